@@ -42,10 +42,15 @@ type Result struct {
 	Invariants    []Invariant   `json:"invariants"`
 	Monitoring    *Monitoring   `json:"monitoring,omitempty"`
 	Cascade       []CascadeStep `json:"cascade"`
-	Events        []Event       `json:"events"`          // everything that happened, in time order
-	Notes         []Note        `json:"notes,omitempty"` // game-day facilitator/observer notes
-	Environment   Environment   `json:"environment"`
-	Score         *Score        `json:"score,omitempty"`
+	// BlastRadius: per fault, which journeys/regions and components it hurt.
+	BlastRadius []BlastRadius `json:"blast_radius,omitempty"`
+	// Load describes the load generator's own behaviour (schedule error,
+	// arrivals it dropped), so a reader can tell its limits from the system's.
+	Load        *LoadStats  `json:"load,omitempty"`
+	Events      []Event     `json:"events"`          // everything that happened, in time order
+	Notes       []Note      `json:"notes,omitempty"` // game-day facilitator/observer notes
+	Environment Environment `json:"environment"`
+	Score       *Score      `json:"score,omitempty"`
 }
 
 // Status says how the run ended.
@@ -157,7 +162,12 @@ type EdgeStats struct {
 	CalleeRequests []int64 `json:"callee_requests"`
 	// RetryAmplification = sum(callee_requests) / sum(caller_requests) over the
 	// run and per phase; 0 when the caller received nothing.
-	RetryAmplification   float64            `json:"retry_amplification"`
+	RetryAmplification float64 `json:"retry_amplification"`
+	// LogicalCalls: calls the caller made on this edge before retries (per
+	// bucket). AmplificationBasis says which denominator was used:
+	// "logical_calls" (attempts ÷ logical calls) or "caller_requests".
+	LogicalCalls         []int64            `json:"logical_calls,omitempty"`
+	AmplificationBasis   string             `json:"amplification_basis,omitempty"`
 	AmplificationByPhase map[string]float64 `json:"amplification_by_phase,omitempty"`
 	BytesUp              []int64            `json:"bytes_up,omitempty"`
 	BytesDown            []int64            `json:"bytes_down,omitempty"`
@@ -204,6 +214,43 @@ type Journey struct {
 	P99Ms          []float64 `json:"p99_ms"`
 	// Per-phase success and latency.
 	ByPhase map[string]JourneyWindow `json:"by_phase,omitempty"`
+	// Dropped: arrivals the load generator could not send (in-flight cap or no
+	// idle user); not attempts. Late: attempts sent later than the lateness
+	// threshold after their intended start (still measured from it).
+	Dropped int64 `json:"dropped"`
+	Late    int64 `json:"late"`
+	// Steps: each request of the journey over the run.
+	Steps []JourneyStep `json:"steps,omitempty"`
+}
+
+// JourneyStep is one request kind inside a journey (e.g. checkout's login).
+type JourneyStep struct {
+	Name     string           `json:"name"`
+	Attempts int64            `json:"attempts"`
+	Outcomes map[string]int64 `json:"outcomes"`
+	P50Ms    float64          `json:"p50_ms"`
+	P99Ms    float64          `json:"p99_ms"`
+}
+
+// BlastRadius is what one fault hurt.
+type BlastRadius struct {
+	Fault      string   `json:"fault"`
+	Journeys   []string `json:"journeys"`   // "journey/region" whose success fell while it was active
+	Components []string `json:"components"` // components not healthy while it was active
+	Rule       string   `json:"rule"`
+}
+
+// LoadStats is the load generator's schedule and limits over the run.
+type LoadStats struct {
+	Rates              map[string]float64 `json:"rates"` // arrivals/s per region
+	Sent               int64              `json:"sent"`
+	Late               int64              `json:"late"`
+	Dropped            int64              `json:"dropped"`
+	ScheduleErrP50Ms   float64            `json:"schedule_err_p50_ms"`
+	ScheduleErrP99Ms   float64            `json:"schedule_err_p99_ms"`
+	ScheduleErrMaxMs   float64            `json:"schedule_err_max_ms"`
+	MaxInFlight        int64              `json:"max_in_flight"`
+	AcknowledgedOrders int64              `json:"acknowledged_orders"`
 }
 
 // JourneyWindow is a journey's summary over a time window.

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/outagelab/outagelab/harness/docker"
+	"github.com/outagelab/outagelab/harness/images"
+)
+
+var cleanupFlags struct {
+	run       string
+	olderThan time.Duration
+	all       bool
+}
+
+var cleanupCmd = &cobra.Command{
+	Use:   "cleanup",
+	Short: "Remove the containers and networks that killed runs left behind",
+	Long: `Remove every Docker container (forced) and network labelled
+org.outagelab.run whose creating process is gone — what a run killed with
+SIGKILL, a crash or a test timeout left behind. Runs still alive in another
+process are kept unless --all. Every run also does this when it starts.`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, _ []string) error {
+		ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+		defer cancel()
+		if err := (&docker.Runtime{}).Available(ctx); err != nil {
+			return withCode(2, fmt.Errorf("cleanup: %w", err))
+		}
+		c, err := images.NewClient()
+		if err != nil {
+			return withCode(2, err)
+		}
+		defer c.Close()
+		f := docker.SweepFilter{RunID: cleanupFlags.run, OlderThan: cleanupFlags.olderThan, DeadOwnersOnly: !cleanupFlags.all && cleanupFlags.run == ""}
+		removed, err := docker.Sweep(ctx, c, f)
+		var nc, nn int
+		for _, r := range removed {
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", r)
+			if r.Kind == "container" {
+				nc++
+			} else {
+				nn++
+			}
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "cleanup: removed %d containers and %d networks\n", nc, nn)
+		if err != nil {
+			return withCode(2, err)
+		}
+		return nil
+	},
+}
+
+func init() {
+	cleanupCmd.Flags().StringVar(&cleanupFlags.run, "run", "", "remove only this run's objects (even if its process lives)")
+	cleanupCmd.Flags().DurationVar(&cleanupFlags.olderThan, "older-than", 0, "keep objects created less than this long ago")
+	cleanupCmd.Flags().BoolVar(&cleanupFlags.all, "all", false, "also remove runs whose process is still alive")
+	rootCmd.AddCommand(cleanupCmd)
+}

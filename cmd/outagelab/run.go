@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/outagelab/outagelab/harness"
+	_ "github.com/outagelab/outagelab/harness/docker" // registers the docker runtime
+	"github.com/outagelab/outagelab/reports"
+	"github.com/outagelab/outagelab/reports/result"
+	"github.com/outagelab/outagelab/scenarios"
+)
+
+var runFlags struct {
+	runtime   string
+	timeScale float64
+	seed      int64
+	out       string
+	policy    string
+	format    string
+	logDir    string
+	verbose   bool
+}
+
+var runCmd = &cobra.Command{
+	Use:   "run NAME|FILE...",
+	Short: "Play scenarios against a fresh topology and judge their hypotheses",
+	Long: `Play each scenario: bring the topology up, warm up, check the steady state,
+start load, play the phases on the scaled clock (faults on at each phase's
+start, off at its end), recovery window, steady state again, invariants,
+teardown. Every run writes result.json to --out (one sub-directory per
+scenario when several are given), even when it aborts or is interrupted.
+
+Exit code: 0 when every hypothesis held, 1 when one did not, 2 for bad input
+or an infrastructure failure.`,
+	Example: `  outagelab run smoke
+  outagelab run aws-us-east-1-2021-12-07 --time-scale 120 --policy hardened --format html,md
+  outagelab run ./my-scenario.yaml --runtime local --out out/mine`,
+	Args: cobra.MinimumNArgs(1),
+	RunE: runScenarios,
+}
+
+func init() {
+	f := runCmd.Flags()
+	f.StringVar(&runFlags.runtime, "runtime", "", "docker|local (default: docker when an engine answers, else local)")
+	f.Float64Var(&runFlags.timeScale, "time-scale", 0, "incident seconds per wall second (default: the scenario's, e.g. 60)")
+	f.Int64Var(&runFlags.seed, "seed", 0, "seed for every random choice (default: the scenario's)")
+	f.StringVar(&runFlags.out, "out", "out/run", "directory for result.json and reports")
+	f.StringVar(&runFlags.policy, "policy", "", "storefront resilience preset: fragile|hardened (default: the scenario's)")
+	f.StringVar(&runFlags.format, "format", "", "reports to render besides result.json: html,md,junit")
+	f.StringVar(&runFlags.logDir, "log-dir", "", "write each component's output to DIR/<component>.log")
+	f.BoolVarP(&runFlags.verbose, "verbose", "v", false, "log engine and harness progress to stderr")
+	rootCmd.AddCommand(runCmd)
+}
+
+func runScenarios(cmd *cobra.Command, args []string) error {
+	if p := runFlags.policy; p != "" && p != "fragile" && p != "hardened" {
+		return usageError("--policy %q: want fragile or hardened", p)
+	}
+	if runFlags.timeScale < 0 {
+		return usageError("--time-scale %v: must be positive", runFlags.timeScale)
+	}
+	var formats []string
+	for _, f := range strings.Split(runFlags.format, ",") {
+		if f = strings.TrimSpace(f); f != "" && f != "json" {
+			formats = append(formats, f)
+		}
+	}
+	// Load and validate everything first: a typo in the third file should
+	// not be found after two long runs.
+	var list []*scenarios.Scenario
+	var bad []string
+	for _, a := range args {
+		s, err := scenarios.Resolve(a)
+		if err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		if _, err := scenarios.PlanRun(s, runFlags.timeScale, runFlags.seed); err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", a, err))
+			continue
+		}
+		list = append(list, s)
+	}
+	if len(bad) > 0 {
+		return withCode(2, errors.New(strings.Join(bad, "\n")))
+	}
+
+	logger := slog.New(slog.NewTextHandler(discard{}, nil))
+	if runFlags.verbose {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	code := 0
+	for _, s := range list {
+		out := runFlags.out
+		if len(list) > 1 {
+			out = filepath.Join(out, s.Name)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "outagelab: running %s (%s) — about %s\n", s.Name, s.Title, roundDur(s.WallDuration(runFlags.timeScale)))
+		res, err := scenarios.Run(cmd.Context(), s, scenarios.RunOptions{
+			Harness:   harness.Options{Runtime: runFlags.runtime, Logger: logger, LogDir: runFlags.logDir},
+			TimeScale: runFlags.timeScale, Seed: runFlags.seed, Policy: runFlags.policy,
+			Out: out, Progress: cmd.ErrOrStderr(), Version: version, Logger: logger,
+		})
+		if len(formats) > 0 {
+			if paths, rerr := reports.Render(res, formats, out); rerr != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "outagelab: render reports for %s: %v\n", s.Name, rerr)
+				code = max(code, 2)
+			} else {
+				for _, p := range paths {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\n", p)
+				}
+			}
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), summaryLine(s, res, out))
+		switch {
+		case err != nil:
+			fmt.Fprintf(cmd.ErrOrStderr(), "outagelab: %s: %v\n", s.Name, err)
+			code = 2
+		case res.Verdict == result.VerdictError:
+			code = 2
+		case res.Verdict == result.VerdictFail:
+			code = max(code, 1)
+		}
+		if cmd.Context().Err() != nil {
+			break
+		}
+	}
+	if code != 0 {
+		return withCode(code, nil)
+	}
+	return nil
+}
+
+func summaryLine(s *scenarios.Scenario, r *result.Result, out string) string {
+	held, total := 0, 0
+	for _, h := range r.Hypotheses {
+		total++
+		if h.Holds {
+			held++
+		}
+	}
+	reason := ""
+	if r.Status.Reason != "" {
+		reason = " — " + r.Status.Reason
+	}
+	return fmt.Sprintf("%s: %s (%s), %d/%d hypotheses held%s; result: %s", s.Name, strings.ToUpper(string(r.Verdict)), r.Status.State, held, total, reason, filepath.Join(out, "result.json"))
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

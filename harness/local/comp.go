@@ -1,0 +1,317 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/internal/procs"
+)
+
+// comp is one component's process(es) and state.
+type comp struct {
+	c     *topology.Component
+	d     *Deployment
+	ports map[string]int
+
+	mu      sync.Mutex
+	running bool
+	paused  bool
+	// storefront
+	cmd  *exec.Cmd
+	done chan struct{}
+	// datastores
+	pg *procs.Postgres
+	rd *procs.Redis
+}
+
+// stopGrace is how long a SIGTERM'd storefront service gets before SIGKILL.
+const stopGrace = 5 * time.Second
+
+func (cp *comp) start(ctx context.Context) error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.startLocked(ctx)
+}
+
+func (cp *comp) startLocked(ctx context.Context) error {
+	if cp.running {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, cp.readyTimeout())
+	defer cancel()
+	var err error
+	switch cp.c.Image {
+	case topology.ImageStorefront:
+		err = cp.startStorefront(rctx)
+	case topology.ImagePostgres:
+		err = cp.startPostgres(rctx)
+	case topology.ImageRedis:
+		err = cp.startRedis(rctx)
+	default:
+		err = fmt.Errorf("image %q cannot run locally", cp.c.Image)
+	}
+	if err != nil {
+		return err
+	}
+	cp.running, cp.paused = true, false
+	return nil
+}
+
+func (cp *comp) readyTimeout() time.Duration {
+	if cp.c.Ready.Timeout > 0 {
+		return cp.c.Ready.Timeout
+	}
+	return cp.d.opts.ReadyTimeout
+}
+
+func (cp *comp) dataDir() string { return filepath.Join(cp.d.dir, cp.c.Name) }
+
+func (cp *comp) logPath() string { return cp.d.LogPath(cp.c.Name) }
+
+func (cp *comp) startStorefront(ctx context.Context) error {
+	d := cp.d
+	args, err := d.topo.Args(cp.c, d.proxyHostPort)
+	if err != nil {
+		return err
+	}
+	args = append(args, "--listen", "127.0.0.1:"+strconv.Itoa(cp.ports[topology.PortHTTP]))
+	if cp.c.AdminPort != "" {
+		args = append(args, "--admin-listen", "127.0.0.1:"+strconv.Itoa(cp.ports[cp.c.AdminPort]),
+			"--admin-token", d.opts.AdminToken)
+	} else {
+		args = append(args, "--admin-listen", "")
+	}
+	env, err := d.topo.Env(cp.c, d.proxyHostPort)
+	if err != nil {
+		return err
+	}
+	lf, err := os.OpenFile(cp.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	cmd := exec.Command(d.bin, args...)
+	cmd.Env = os.Environ()
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		cmd.Env = append(cmd.Env, k+"="+env[k])
+	}
+	cmd.Stdout, cmd.Stderr = lf, lf
+	// Own process group (signals reach only it; Ctrl-C at a terminal reaches
+	// us, and we decide the order); die with us even on SIGKILL.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return fmt.Errorf("exec %s: %w", d.bin, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		lf.Close()
+		close(done)
+	}()
+	cp.cmd, cp.done = cmd, done
+	if err := cp.waitReady(ctx, done); err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return fmt.Errorf("%w\n%s", err, tail(cp.logPath(), 15))
+	}
+	return nil
+}
+
+func (cp *comp) waitReady(ctx context.Context, exited <-chan struct{}) error {
+	r := cp.c.Ready
+	port := r.Port
+	if port == "" && len(cp.c.Ports) > 0 {
+		port = cp.c.Ports[0].Name
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(cp.ports[port])
+	if r.HTTPPath != "" {
+		return waitHTTP(ctx, "http://"+addr+r.HTTPPath, exited)
+	}
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not accepting connections on %s: %w", addr, ctx.Err())
+		case <-exited:
+			return errors.New("exited before it was ready")
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func (cp *comp) startPostgres(ctx context.Context) error {
+	dir := cp.dataDir()
+	if err := seedPostgres(ctx, dir); err != nil {
+		cp.d.log.Warn("postgres template unavailable; running initdb", "component", cp.c.Name, "err", err)
+	}
+	pg, err := procs.StartPostgres(ctx, dir, procs.WithPort(cp.ports[topology.PortPostgres]),
+		procs.WithFsync(false), procs.WithLogFile(cp.logPath()))
+	if err != nil {
+		return err
+	}
+	for _, db := range cp.c.Databases {
+		if err := pg.CreateDatabase(ctx, db); err != nil {
+			_ = pg.Stop()
+			return fmt.Errorf("create database %s: %w", db, err)
+		}
+	}
+	cp.pg = pg
+	return nil
+}
+
+func (cp *comp) startRedis(ctx context.Context) error {
+	rd, err := procs.StartRedis(ctx, cp.dataDir(), procs.WithPort(cp.ports[topology.PortRedis]), procs.WithLogFile(cp.logPath()))
+	if err != nil {
+		return err
+	}
+	cp.rd = rd
+	return nil
+}
+
+// pid is the process (and process group) id, 0 when not running.
+func (cp *comp) pid() int {
+	switch {
+	case cp.cmd != nil && cp.c.Image == topology.ImageStorefront:
+		return cp.cmd.Process.Pid
+	case cp.pg != nil:
+		return cp.pg.Pid()
+	case cp.rd != nil:
+		return cp.rd.Pid()
+	}
+	return 0
+}
+
+// signal sends sig to the component's process group (falling back to the pid).
+func (cp *comp) signal(sig syscall.Signal) error {
+	pid := cp.pid()
+	if pid <= 0 {
+		return errors.New("no process")
+	}
+	if err := syscall.Kill(-pid, sig); err != nil {
+		return syscall.Kill(pid, sig)
+	}
+	return nil
+}
+
+func (cp *comp) act(ctx context.Context, a topology.Action) error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	switch a {
+	case topology.ActionPause:
+		if !cp.running {
+			return errors.New("not running")
+		}
+		if err := cp.signal(syscall.SIGSTOP); err != nil {
+			return err
+		}
+		cp.paused = true
+	case topology.ActionUnpause:
+		if !cp.running || !cp.paused {
+			return nil
+		}
+		if err := cp.signal(syscall.SIGCONT); err != nil {
+			return err
+		}
+		cp.paused = false
+	case topology.ActionStop:
+		return cp.stopLocked(false)
+	case topology.ActionKill:
+		return cp.stopLocked(true)
+	case topology.ActionStart:
+		return cp.startLocked(ctx)
+	case topology.ActionRestart:
+		if err := cp.stopLocked(false); err != nil {
+			return err
+		}
+		return cp.startLocked(ctx)
+	default:
+		return fmt.Errorf("unknown action %q (known: %v)", a, topology.Actions)
+	}
+	return nil
+}
+
+// stopLocked stops the process: SIGTERM (SIGINT for postgres) then SIGKILL
+// after a grace period, or SIGKILL at once when kill is set.
+func (cp *comp) stopLocked(kill bool) error {
+	if !cp.running {
+		return nil
+	}
+	if cp.paused {
+		_ = cp.signal(syscall.SIGCONT) // a stopped process cannot handle SIGTERM
+		cp.paused = false
+	}
+	var err error
+	switch {
+	case cp.pg != nil:
+		if kill {
+			_ = cp.signal(syscall.SIGKILL)
+			<-cp.pg.Done()
+		} else {
+			err = cp.pg.Stop()
+		}
+		cp.pg = nil
+	case cp.rd != nil:
+		if kill {
+			_ = cp.signal(syscall.SIGKILL)
+		}
+		err = cp.rd.Stop() // waits for the exit
+		cp.rd = nil
+	case cp.cmd != nil:
+		sig := syscall.SIGTERM
+		if kill {
+			sig = syscall.SIGKILL
+		}
+		_ = cp.signal(sig)
+		select {
+		case <-cp.done:
+		case <-time.After(stopGrace):
+			_ = cp.signal(syscall.SIGKILL)
+			<-cp.done
+			err = fmt.Errorf("did not exit within %s of SIGTERM; killed", stopGrace)
+		}
+		cp.cmd = nil
+	}
+	cp.running = false
+	return err
+}
+
+// shutdown is Teardown's stop; never leaves the process behind.
+func (cp *comp) shutdown(ctx context.Context) error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.stopLocked(false)
+}
+
+// tail returns the last n lines of a log file, indented, for errors.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return "  (no output)"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ") + "\n  (full log: " + path + ")"
+}

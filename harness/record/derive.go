@@ -1,0 +1,307 @@
+package record
+
+import (
+	"math"
+	"sort"
+)
+
+// Component states per bucket.
+const (
+	Healthy  = "healthy"
+	Degraded = "degraded"
+	Down     = "down"
+	Unknown  = "unknown"
+)
+
+// Rules are the thresholds of the state rule (see StateRule). Zero fields
+// take the defaults shown.
+type Rules struct {
+	MinRequests        int     // 5: ratios need at least this many requests
+	DownErrorRatio     float64 // 0.5: inbound 5xx ratio that means down
+	DegradedErrorRatio float64 // 0.05: inbound 5xx ratio that means degraded
+	DepErrorRatio      float64 // 0.10: failed dependency attempts ratio that means degraded
+	FallbackRatio      float64 // 0.05: fallbacks per inbound request that means degraded
+	LatencyFactor      float64 // 3: p99 above factor × baseline p99 ...
+	LatencyFloorMs     float64 // 50: ... and above baseline + floor means degraded
+	RecoverBuckets     int     // 3: healthy buckets in a row that count as recovered
+}
+
+func (r Rules) withDefaults() Rules {
+	if r.MinRequests <= 0 {
+		r.MinRequests = 5
+	}
+	if r.DownErrorRatio <= 0 {
+		r.DownErrorRatio = 0.5
+	}
+	if r.DegradedErrorRatio <= 0 {
+		r.DegradedErrorRatio = 0.05
+	}
+	if r.DepErrorRatio <= 0 {
+		r.DepErrorRatio = 0.10
+	}
+	if r.FallbackRatio <= 0 {
+		r.FallbackRatio = 0.05
+	}
+	if r.LatencyFactor <= 0 {
+		r.LatencyFactor = 3
+	}
+	if r.LatencyFloorMs <= 0 {
+		r.LatencyFloorMs = 50
+	}
+	if r.RecoverBuckets <= 0 {
+		r.RecoverBuckets = 3
+	}
+	return r
+}
+
+// StateRule is the rule text written into every result component's
+// state_rule. Keep it in step with Rules.state.
+const StateRule = `per bucket, first match wins:
+unknown  - nothing was observed (no scrape, no probe);
+down     - the liveness probe failed (/healthz not 2xx, or no TCP connect, within the probe timeout);
+           or >= MinRequests(5) inbound requests and >= 50% answered 5xx;
+           or the metrics endpoint did not answer and there is no probe;
+degraded - the readiness probe failed; or >= 5% of >= 5 inbound requests answered 5xx;
+           or >= 10% of >= 5 dependency attempts failed (timeout, refused, reset, 5xx, breaker_open, bulkhead_full, dns, other);
+           or fallbacks served >= 5% of inbound requests; or any dependency breaker open or half-open;
+           or inbound p99 > max(3 x baseline p99, baseline p99 + 50 ms) with >= 5 requests
+           (baseline: median bucket p99 before the first fault);
+           or the metrics endpoint did not answer while the probe passed;
+healthy  - otherwise.
+Detection lag = end of the first non-healthy bucket at or after the fault took effect - applied_at (bucket resolution; searched until removal + 3 buckets).
+Recovery = start of the first run of 3 healthy buckets at or after removal - removed_at.`
+
+func ratio(n, d uint32) float64 {
+	if d == 0 {
+		return 0
+	}
+	return float64(n) / float64(d)
+}
+
+// state applies the rule to one bucket.
+func (r Rules) state(s sample, baselineP99 float64) string {
+	scraped, scrapeOK := s.flags&fScraped != 0, s.flags&fScrapeOK != 0
+	probed, healthOK := s.flags&fProbed != 0, s.flags&fHealthOK != 0
+	if !scraped && !probed {
+		return Unknown
+	}
+	if probed && !healthOK {
+		return Down
+	}
+	min := uint32(r.MinRequests)
+	if scrapeOK && s.requests >= min && ratio(s.in5xx, s.requests) >= r.DownErrorRatio {
+		return Down
+	}
+	if scraped && !scrapeOK && !probed {
+		return Down
+	}
+	if s.flags&fReadyProbed != 0 && s.flags&fReadyOK == 0 {
+		return Degraded
+	}
+	if scraped && !scrapeOK {
+		return Degraded
+	}
+	if s.requests >= min && ratio(s.in5xx, s.requests) >= r.DegradedErrorRatio {
+		return Degraded
+	}
+	var depErr uint32
+	for _, e := range s.depErr {
+		depErr += e
+	}
+	if s.depReq >= min && ratio(depErr, s.depReq) >= r.DepErrorRatio {
+		return Degraded
+	}
+	if s.fallback > 0 && (s.requests == 0 || ratio(s.fallback, s.requests) >= r.FallbackRatio) {
+		return Degraded
+	}
+	if s.breaker >= 1 {
+		return Degraded
+	}
+	if p99 := float64(s.p99); s.requests >= min && !math.IsNaN(p99) && !math.IsNaN(baselineP99) && baselineP99 > 0 &&
+		p99 > math.Max(r.LatencyFactor*baselineP99, baselineP99+r.LatencyFloorMs) {
+		return Degraded
+	}
+	return Healthy
+}
+
+// baselineP99 is the median of bucket p99s over buckets [0, until) that had
+// enough requests; NaN when there are none.
+func (r Rules) baselineP99(samples []sample, until int) float64 {
+	var v []float64
+	for i := 0; i < until && i < len(samples); i++ {
+		s := samples[i]
+		if s.requests >= uint32(r.MinRequests) && !math.IsNaN(float64(s.p99)) {
+			v = append(v, float64(s.p99))
+		}
+	}
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+func (r Rules) states(samples []sample, baselineUntil int) []string {
+	base := r.baselineP99(samples, baselineUntil)
+	out := make([]string, len(samples))
+	for i, s := range samples {
+		out[i] = r.state(s, base)
+	}
+	return out
+}
+
+func unhealthy(s string) bool { return s == Degraded || s == Down }
+
+// span is a fault's effect window in ms from the epoch; removed < 0: never removed.
+type span struct {
+	id      string
+	applied int64
+	removed int64
+	targets []string
+}
+
+// detectionLag: end of the first non-healthy bucket whose end is after
+// applied, searched up to removal + RecoverBuckets buckets; nil if none.
+func detectionLag(states []string, bucketMs int64, sp span, recover int) *int64 {
+	first := int(sp.applied / bucketMs)
+	last := len(states) - 1
+	if sp.removed >= 0 {
+		if l := int(sp.removed/bucketMs) + recover; l < last {
+			last = l
+		}
+	}
+	for b := max(first, 0); b <= last; b++ {
+		if unhealthy(states[b]) {
+			lag := int64(b+1)*bucketMs - sp.applied
+			return &lag
+		}
+	}
+	return nil
+}
+
+// recoveryTime: start of the first run of `recover` healthy buckets that
+// starts at or after the bucket holding removed, minus removed (>= 0).
+func recoveryTime(states []string, bucketMs int64, removed int64, recover int) *int64 {
+	if removed < 0 {
+		return nil
+	}
+	run := 0
+	for b := int(removed / bucketMs); b < len(states); b++ {
+		if states[b] == Healthy {
+			run++
+			if run == recover {
+				start := int64(b-recover+1) * bucketMs
+				d := max(start-removed, 0)
+				return &d
+			}
+		} else {
+			run = 0
+		}
+	}
+	return nil
+}
+
+// cascadeStep is an onset of non-health and what most plausibly caused it.
+type cascadeStep struct {
+	component string
+	bucket    int
+	cause     string
+	edge      string
+}
+
+type edgeRef struct{ name, from, to string }
+
+// cascade lists every onset (healthy/unknown → degraded/down) at or after the
+// first fault, in time order. Cause: a fault active then that targets the
+// component or one of its outgoing edges; else a callee already unhealthy in
+// that bucket (along that edge); else the earliest active fault.
+func cascade(names []string, states map[string][]string, edges []edgeRef, spans []span, bucketMs int64) []cascadeStep {
+	if len(spans) == 0 {
+		return nil
+	}
+	firstFault := spans[0].applied
+	for _, s := range spans {
+		firstFault = min(firstFault, s.applied)
+	}
+	fromBucket := int(firstFault / bucketMs)
+	active := func(sp span, b int) bool {
+		start, end := int64(b)*bucketMs, int64(b+1)*bucketMs
+		return sp.applied < end && (sp.removed < 0 || sp.removed > start)
+	}
+	var out []cascadeStep
+	for _, n := range names {
+		st := states[n]
+		for b := max(fromBucket, 0); b < len(st); b++ {
+			if !unhealthy(st[b]) || (b > 0 && unhealthy(st[b-1])) {
+				continue
+			}
+			step := cascadeStep{component: n, bucket: b}
+			for _, sp := range spans {
+				if !active(sp, b) {
+					continue
+				}
+				for _, t := range sp.targets {
+					if t == n {
+						step.cause = sp.id
+					}
+					for _, e := range edges {
+						if e.name == t && e.from == n {
+							step.cause, step.edge = sp.id, e.name
+						}
+					}
+				}
+				if step.cause != "" {
+					break
+				}
+			}
+			if step.cause == "" {
+				bestAt := -1
+				for _, e := range edges {
+					if e.from != n {
+						continue
+					}
+					cs := states[e.to]
+					if b < len(cs) && unhealthy(cs[b]) {
+						on := b
+						for on > 0 && unhealthy(cs[on-1]) {
+							on--
+						}
+						if bestAt < 0 || on < bestAt {
+							bestAt, step.cause, step.edge = on, e.to, e.name
+						}
+					}
+				}
+			}
+			if step.cause == "" {
+				for _, sp := range spans {
+					if active(sp, b) {
+						step.cause = sp.id
+						break
+					}
+				}
+			}
+			out = append(out, step)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].bucket != out[j].bucket {
+			return out[i].bucket < out[j].bucket
+		}
+		return out[i].component < out[j].component
+	})
+	return out
+}
+
+// amplification = Σ attempts ÷ Σ denominator over buckets [from, to); 0 when
+// the denominator is 0.
+func amplification(attempts, denom []int64, from, to int) float64 {
+	var a, d int64
+	for i := max(from, 0); i < to && i < len(attempts) && i < len(denom); i++ {
+		a += attempts[i]
+		d += denom[i]
+	}
+	if d == 0 {
+		return 0
+	}
+	return float64(a) / float64(d)
+}

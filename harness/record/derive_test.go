@@ -1,0 +1,165 @@
+package record
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func ok() sample {
+	s := emptySample()
+	s.flags = fScraped | fScrapeOK | fProbed | fHealthOK
+	s.requests = 100
+	s.depReq = 100
+	s.p99 = 20
+	s.breaker = 0
+	return s
+}
+
+func TestStateRule(t *testing.T) {
+	r := Rules{}.withDefaults()
+	base := 20.0
+	cases := []struct {
+		name string
+		mod  func(*sample)
+		want string
+	}{
+		{"healthy", func(s *sample) {}, Healthy},
+		{"nothing observed", func(s *sample) { s.flags = 0 }, Unknown},
+		{"probe failed", func(s *sample) { s.flags &^= fHealthOK }, Down},
+		{"half 5xx", func(s *sample) { s.in5xx = 50 }, Down},
+		{"scrape failed, no probe", func(s *sample) { s.flags = fScraped }, Down},
+		{"scrape failed, probe ok", func(s *sample) { s.flags &^= fScrapeOK }, Degraded},
+		{"not ready", func(s *sample) { s.flags |= fReadyProbed }, Degraded},
+		{"ready", func(s *sample) { s.flags |= fReadyProbed | fReadyOK }, Healthy},
+		{"5% 5xx", func(s *sample) { s.in5xx = 5 }, Degraded},
+		{"4% 5xx", func(s *sample) { s.in5xx = 4 }, Healthy},
+		{"5xx on too few requests", func(s *sample) { s.requests = 4; s.in5xx = 1; s.depReq = 0 }, Healthy},
+		{"dependency timeouts 10%", func(s *sample) { s.depErr[0] = 10 }, Degraded},
+		{"dependency errors 9%", func(s *sample) { s.depErr[2] = 9 }, Healthy},
+		{"fallbacks", func(s *sample) { s.fallback = 5 }, Degraded},
+		{"breaker half-open", func(s *sample) { s.breaker = 1 }, Degraded},
+		{"p99 70ms (<3x... no: > 3x20 and > 20+50)", func(s *sample) { s.p99 = 71 }, Degraded},
+		{"p99 69ms", func(s *sample) { s.p99 = 69 }, Healthy},
+		{"datastore TCP ok", func(s *sample) { s.flags = fProbed | fHealthOK; s.requests = 0 }, Healthy},
+	}
+	for _, c := range cases {
+		s := ok()
+		c.mod(&s)
+		if got := r.state(s, base); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+	// No baseline: the latency rule is off.
+	s := ok()
+	s.p99 = 5000
+	if got := r.state(s, math.NaN()); got != Healthy {
+		t.Errorf("no baseline: %s", got)
+	}
+	if !strings.Contains(StateRule, "healthy") {
+		t.Error("rule text")
+	}
+}
+
+func TestBaselineIsMedianBeforeFault(t *testing.T) {
+	r := Rules{}.withDefaults()
+	var ss []sample
+	for _, p := range []float32{10, 30, 20, 1000, 1000} {
+		s := ok()
+		s.p99 = p
+		ss = append(ss, s)
+	}
+	if b := r.baselineP99(ss, 3); b != 20 {
+		t.Errorf("baseline %v", b)
+	}
+	st := r.states(ss, 3)
+	if strings.Join(st, ",") != "healthy,healthy,healthy,degraded,degraded" {
+		t.Errorf("states %v", st)
+	}
+}
+
+func states(s string) []string {
+	m := map[byte]string{'h': Healthy, 'd': Degraded, 'D': Down, '?': Unknown}
+	out := make([]string, len(s))
+	for i := range s {
+		out[i] = m[s[i]]
+	}
+	return out
+}
+
+func TestDetectionAndRecovery(t *testing.T) {
+	// bucket 1000 ms; fault applied at 2500 ms, removed at 6200 ms.
+	st := states("hhhhddDDdhhdhhhh")
+	sp := span{id: "f", applied: 2500, removed: 6200}
+	lag := detectionLag(st, 1000, sp, 3)
+	if lag == nil || *lag != 5000-2500 { // first bad bucket is 4: ends at 5000
+		t.Fatalf("lag %v", lag)
+	}
+	rec := recoveryTime(st, 1000, 6200, 3)
+	// from bucket 6: D d h h d h h h → first 3 healthy in a row start at 12000
+	if rec == nil || *rec != 12000-6200 {
+		t.Fatalf("recovery %v", rec)
+	}
+	// Never degraded, never recovered.
+	if detectionLag(states("hhhhhhhh"), 1000, sp, 3) != nil {
+		t.Error("lag for a healthy series")
+	}
+	if recoveryTime(states("hhhhhhhdd"), 1000, 6200, 3) != nil {
+		t.Error("recovery without 3 healthy buckets")
+	}
+	// Degradation long after removal + 3 buckets is not this fault's.
+	if detectionLag(states("hhhhhhhhhhhhd"), 1000, sp, 3) != nil {
+		t.Error("late degradation blamed on the fault")
+	}
+	// Already degraded in the apply bucket: lag is to its end.
+	if l := detectionLag(states("hhd"), 1000, span{applied: 2100, removed: -1}, 3); l == nil || *l != 900 {
+		t.Errorf("lag %v", l)
+	}
+	// Still active at the end: no recovery.
+	if recoveryTime(states("hhh"), 1000, -1, 3) != nil {
+		t.Error("recovery of a fault never removed")
+	}
+}
+
+func TestCascade(t *testing.T) {
+	// A fault on edge checkout→payment at 1000 ms: checkout degrades in
+	// bucket 2, gateway (calls checkout) in bucket 3, catalog never.
+	st := map[string][]string{
+		"payment":  states("hhhhhh"),
+		"checkout": states("hhddhh"),
+		"gateway":  states("hhhddh"),
+		"catalog":  states("hhhhhh"),
+	}
+	edges := []edgeRef{{"gateway-checkout", "gateway", "checkout"}, {"checkout-payment", "checkout", "payment"}, {"gateway-catalog", "gateway", "catalog"}}
+	spans := []span{{id: "p/0", applied: 1000, removed: 4000, targets: []string{"checkout-payment"}}}
+	got := cascade([]string{"payment", "checkout", "gateway", "catalog"}, st, edges, spans, 1000)
+	if len(got) != 2 {
+		t.Fatalf("cascade %+v", got)
+	}
+	if got[0] != (cascadeStep{"checkout", 2, "p/0", "checkout-payment"}) {
+		t.Errorf("first %+v", got[0])
+	}
+	if got[1] != (cascadeStep{"gateway", 3, "checkout", "gateway-checkout"}) {
+		t.Errorf("second %+v", got[1])
+	}
+	if cascade([]string{"a"}, map[string][]string{"a": states("dd")}, nil, nil, 1000) != nil {
+		t.Error("cascade without faults")
+	}
+}
+
+func TestAmplification(t *testing.T) {
+	attempts := []int64{10, 30, 40, 10}
+	calls := []int64{10, 10, 10, 10}
+	if a := amplification(attempts, calls, 0, 4); a != 90.0/40 {
+		t.Errorf("run %v", a)
+	}
+	if a := amplification(attempts, calls, 1, 3); a != 3.5 {
+		t.Errorf("phase %v", a)
+	}
+	if a := amplification(attempts, []int64{0, 0, 0, 0}, 0, 4); a != 0 {
+		t.Errorf("no calls %v", a)
+	}
+	if a := amplification(attempts, calls, -3, 99); a != 90.0/40 {
+		t.Errorf("clamped %v", a)
+	}
+}

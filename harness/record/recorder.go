@@ -1,0 +1,474 @@
+package record
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outagelab/outagelab/harness/load"
+)
+
+// Target is one component the recorder watches. Every URL must be reachable
+// from the host (the harness gives the mapped ports).
+type Target struct {
+	Name   string
+	Kind   string // service|datastore|monitoring|user
+	Region string
+	// MetricsURL: its Prometheus text endpoint ("" for none, e.g. a datastore).
+	MetricsURL string
+	// HealthURL: liveness probe (/healthz), 2xx = alive. ReadyURL: readiness.
+	HealthURL string
+	ReadyURL  string
+	// TCPAddr: probed by a TCP connect when there is no HealthURL (datastores).
+	TCPAddr string
+}
+
+// Edge is one caller → callee dependency.
+type Edge struct {
+	Name string
+	From string
+	To   string
+	// Dependency is the `dependency` label the caller's storefront metrics
+	// use for this edge. Default: To, else To without its "-<region>" suffix.
+	Dependency string
+	// Proxy is the Toxiproxy proxy name; default Name.
+	Proxy string
+}
+
+// Monitor names the in-band monitoring component and its status URL.
+type Monitor struct {
+	Component string
+	StatusURL string // GET /status
+}
+
+// JourneySource supplies journey outcomes (a *load.Generator).
+type JourneySource interface {
+	Stats() *load.Stats
+}
+
+// Config configures a Recorder.
+type Config struct {
+	Epoch        time.Time     // start of bucket 0; default: Start's time
+	Bucket       time.Duration // default 1s
+	Components   []Target
+	Edges        []Edge
+	ToxiproxyURL string // API base, e.g. http://127.0.0.1:8474; "" to skip
+	Monitoring   *Monitor
+	Load         JourneySource
+	Client       *http.Client
+	// ProbeTimeout bounds each scrape and probe; default 80% of the bucket, at most 2 s.
+	ProbeTimeout time.Duration
+	Rules        Rules
+}
+
+// sample is one component's bucket: compact, no raw samples kept.
+type sample struct {
+	requests uint32
+	in5xx    uint32
+	in4xx    uint32
+	depReq   uint32
+	depErr   [numDepClasses]uint32
+	fallback uint32
+	p50      float32 // ms; NaN unknown
+	p95      float32
+	p99      float32
+	breaker  int8 // -1 unknown, 0 closed, 1 half-open, 2 open
+	flags    uint8
+}
+
+const (
+	fScraped  uint8 = 1 << iota // a scrape was attempted
+	fScrapeOK                   // and answered with parseable metrics
+	fProbed                     // a liveness probe was attempted
+	fHealthOK                   // and passed
+	fReadyProbed
+	fReadyOK
+)
+
+type edgeSample struct {
+	callerReq uint32
+	calls     uint32
+	attempts  uint32
+	bytesUp   uint32
+	bytesDown uint32
+}
+
+type component struct {
+	Target
+	samples []sample
+	prev    *cumulative
+}
+
+type edge struct {
+	Edge
+	samples []edgeSample
+	prevBy  [2]float64
+	hasPrev bool
+}
+
+// Recorder samples components into fixed buckets. Create with New; Start;
+// Stop; then Fill a result.
+type Recorder struct {
+	cfg    Config
+	client *http.Client
+	epoch  time.Time
+
+	mu      sync.Mutex
+	comps   []*component
+	byName  map[string]*component
+	edges   []*edge
+	monitor []int16 // per bucket: components monitoring reported unhealthy; -1 dark
+	nb      int     // buckets closed
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New validates cfg.
+func New(cfg Config) (*Recorder, error) {
+	if cfg.Bucket <= 0 {
+		cfg.Bucket = time.Second
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = cfg.Bucket * 8 / 10
+		if cfg.ProbeTimeout > 2*time.Second {
+			cfg.ProbeTimeout = 2 * time.Second
+		}
+	}
+	cfg.Rules = cfg.Rules.withDefaults()
+	r := &Recorder{cfg: cfg, byName: map[string]*component{}, client: cfg.Client}
+	if r.client == nil {
+		r.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}
+	}
+	var errs []error
+	for i, t := range cfg.Components {
+		if t.Name == "" {
+			errs = append(errs, fmt.Errorf("component %d has no name", i))
+			continue
+		}
+		if r.byName[t.Name] != nil {
+			errs = append(errs, fmt.Errorf("component %q given twice", t.Name))
+			continue
+		}
+		c := &component{Target: t}
+		r.comps = append(r.comps, c)
+		r.byName[t.Name] = c
+	}
+	for _, e := range cfg.Edges {
+		if r.byName[e.From] == nil || r.byName[e.To] == nil {
+			errs = append(errs, fmt.Errorf("edge %q: %s → %s names a component the recorder does not watch", e.Name, e.From, e.To))
+			continue
+		}
+		if e.Proxy == "" {
+			e.Proxy = e.Name
+		}
+		r.edges = append(r.edges, &edge{Edge: e})
+	}
+	if m := cfg.Monitoring; m != nil && m.StatusURL == "" {
+		errs = append(errs, fmt.Errorf("monitoring %q: no status URL", m.Component))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("recorder config: %w", errors.Join(errs...))
+	}
+	return r, nil
+}
+
+// Epoch is the start of bucket 0.
+func (r *Recorder) Epoch() time.Time { return r.epoch }
+
+// Start takes a baseline scrape and samples every bucket until Stop.
+func (r *Recorder) Start(ctx context.Context) error {
+	if r.done != nil {
+		return errors.New("recorder already started")
+	}
+	r.epoch = r.cfg.Epoch
+	if r.epoch.IsZero() {
+		r.epoch = time.Now()
+	}
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.done = make(chan struct{})
+	// Baseline: counters at the epoch, so bucket 0 holds only its own traffic.
+	r.scrapeAll(ctx, -1)
+	go r.loop(ctx)
+	return nil
+}
+
+// Stop ends sampling (the bucket in progress is closed with what it has).
+func (r *Recorder) Stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+}
+
+func (r *Recorder) loop(ctx context.Context) {
+	defer close(r.done)
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for b := 0; ; b++ {
+		end := r.epoch.Add(time.Duration(b+1) * r.cfg.Bucket)
+		t.Reset(time.Until(end))
+		select {
+		case <-ctx.Done():
+			// Close the partial bucket with a last sample on a fresh context.
+			cctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProbeTimeout)
+			r.scrapeAll(cctx, b)
+			cancel()
+			return
+		case <-t.C:
+		}
+		r.scrapeAll(ctx, b)
+	}
+}
+
+// scrapeAll samples everything for bucket b (b = -1: baseline only).
+func (r *Recorder) scrapeAll(ctx context.Context, b int) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ProbeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	results := make([]observation, len(r.comps))
+	for i, c := range r.comps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cum, s := r.observe(ctx, c.Target, b >= 0)
+			results[i] = observation{cum, s}
+		}()
+	}
+	var tox map[string][2]float64
+	if r.cfg.ToxiproxyURL != "" && len(r.edges) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body, err := r.get(ctx, strings.TrimRight(r.cfg.ToxiproxyURL, "/")+"/metrics")
+			if err == nil {
+				tox, _ = toxiproxyBytes(bytes.NewReader(body))
+			}
+		}()
+	}
+	mon := int16(-1)
+	if m := r.cfg.Monitoring; m != nil && b >= 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body, err := r.get(ctx, m.StatusURL)
+			if err != nil {
+				return
+			}
+			if v, err := ParseMonitorStatus(body); err == nil {
+				mon = int16(len(v.Unhealthy))
+			}
+		}()
+	}
+	wg.Wait()
+	r.commit(b, results, tox, mon)
+}
+
+// observation is one component's scrape and probe for a bucket.
+type observation struct {
+	cum *cumulative
+	s   sample
+}
+
+// commit stores bucket b: obs is indexed like r.comps; tox may be nil; mon is
+// the count of components monitoring called unhealthy (-1 dark).
+func (r *Recorder) commit(b int, results []observation, tox map[string][2]float64, mon int16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range results {
+		rs := results[i]
+		c := r.comps[i]
+		s := rs.s
+		if rs.cum != nil {
+			if c.prev != nil {
+				fillDelta(&s, c.prev, rs.cum)
+			}
+		}
+		if b >= 0 {
+			r.putEdgeCounts(b, c, rs.cum)
+			for len(c.samples) <= b {
+				c.samples = append(c.samples, emptySample())
+			}
+			c.samples[b] = s
+		}
+		if rs.cum != nil {
+			c.prev = rs.cum
+		}
+	}
+	for _, e := range r.edges {
+		if tox == nil {
+			continue
+		}
+		v, ok := tox[e.Proxy]
+		if !ok {
+			continue
+		}
+		if b >= 0 && e.hasPrev {
+			es := e.at(b)
+			es.bytesUp = clampU32(delta(e.prevBy[0], v[0]))
+			es.bytesDown = clampU32(delta(e.prevBy[1], v[1]))
+		}
+		e.prevBy, e.hasPrev = v, true
+	}
+	if b >= 0 {
+		for len(r.monitor) <= b {
+			r.monitor = append(r.monitor, -1)
+		}
+		r.monitor[b] = mon
+		if b+1 > r.nb {
+			r.nb = b + 1
+		}
+	}
+}
+
+func (e *edge) at(b int) *edgeSample {
+	for len(e.samples) <= b {
+		e.samples = append(e.samples, edgeSample{})
+	}
+	return &e.samples[b]
+}
+
+// putEdgeCounts fills the edges whose caller is c from c's fresh scrape.
+// Called with r.mu held, before c.prev is replaced.
+func (r *Recorder) putEdgeCounts(b int, c *component, cur *cumulative) {
+	if cur == nil || c.prev == nil {
+		return
+	}
+	for _, e := range r.edges {
+		if e.From != c.Name {
+			continue
+		}
+		dep := r.depLabel(e.Edge, cur)
+		es := e.at(b)
+		es.callerReq = clampU32(delta(c.prev.requests, cur.requests))
+		es.attempts = clampU32(delta(c.prev.depAttempts[dep], cur.depAttempts[dep]))
+		es.calls = clampU32(delta(c.prev.depCalls[dep], cur.depCalls[dep]))
+	}
+}
+
+func (r *Recorder) depLabel(e Edge, cur *cumulative) string {
+	if e.Dependency != "" {
+		return e.Dependency
+	}
+	if _, ok := cur.depAttempts[e.To]; ok {
+		return e.To
+	}
+	to := r.byName[e.To]
+	if to != nil && to.Region != "" {
+		return strings.TrimSuffix(e.To, "-"+to.Region)
+	}
+	return e.To
+}
+
+func emptySample() sample {
+	nan := float32(math.NaN())
+	return sample{p50: nan, p95: nan, p99: nan, breaker: -1}
+}
+
+func clampU32(v float64) uint32 {
+	if v <= 0 || math.IsNaN(v) {
+		return 0
+	}
+	if v >= math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(v + 0.5)
+}
+
+func fillDelta(s *sample, prev, cur *cumulative) {
+	s.requests = clampU32(delta(prev.requests, cur.requests))
+	s.in5xx = clampU32(delta(prev.in5xx, cur.in5xx))
+	s.in4xx = clampU32(delta(prev.in4xx, cur.in4xx))
+	s.fallback = clampU32(delta(prev.fallback, cur.fallback))
+	var attempts float64
+	for dep, v := range cur.depAttempts {
+		attempts += delta(prev.depAttempts[dep], v)
+	}
+	s.depReq = clampU32(attempts)
+	for dep, e := range cur.depErr {
+		pe := prev.depErr[dep]
+		for i := range e {
+			var p float64
+			if pe != nil {
+				p = pe[i]
+			}
+			s.depErr[i] += clampU32(delta(p, e[i]))
+		}
+	}
+	if h := histDelta(prev.latency, cur.latency); len(h) > 0 {
+		s.p50 = float32(quantileFromBuckets(0.50, h) * 1000)
+		s.p95 = float32(quantileFromBuckets(0.95, h) * 1000)
+		s.p99 = float32(quantileFromBuckets(0.99, h) * 1000)
+	}
+	s.breaker = int8(cur.breaker)
+}
+
+// observe scrapes and probes one component.
+func (r *Recorder) observe(ctx context.Context, t Target, probe bool) (*cumulative, sample) {
+	s := emptySample()
+	var cum *cumulative
+	if t.MetricsURL != "" {
+		s.flags |= fScraped
+		if body, err := r.get(ctx, t.MetricsURL); err == nil {
+			if c, err := parseMetrics(bytes.NewReader(body)); err == nil {
+				cum = c
+				s.flags |= fScrapeOK
+			}
+		}
+	}
+	if !probe {
+		return cum, s
+	}
+	switch {
+	case t.HealthURL != "":
+		s.flags |= fProbed
+		if _, err := r.get(ctx, t.HealthURL); err == nil {
+			s.flags |= fHealthOK
+		}
+	case t.TCPAddr != "":
+		s.flags |= fProbed
+		d := net.Dialer{}
+		if c, err := d.DialContext(ctx, "tcp", t.TCPAddr); err == nil {
+			c.Close()
+			s.flags |= fHealthOK
+		}
+	}
+	if t.ReadyURL != "" {
+		s.flags |= fReadyProbed
+		if _, err := r.get(ctx, t.ReadyURL); err == nil {
+			s.flags |= fReadyOK
+		}
+	}
+	return cum, s
+}
+
+// get fetches url; a non-2xx answer is an error.
+func (r *Recorder) get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "outagelab-recorder")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return body, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return body, nil
+}

@@ -1,0 +1,231 @@
+package reports
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/outagelab/outagelab/reports/result"
+)
+
+// MarkdownOptions tune the Markdown summary.
+type MarkdownOptions struct {
+	// HTMLLink is where the full HTML report is (relative path or URL);
+	// empty leaves the link out.
+	HTMLLink string
+	// Worst is how many worst components to list (default 5).
+	Worst int
+}
+
+// Markdown writes a compact summary of r fit for a CI step summary or a pull
+// request comment: verdict, score, failed hypotheses and invariants, worst
+// components, journeys during faults, and a link to the HTML report.
+func Markdown(w io.Writer, r *result.Result, o MarkdownOptions) error {
+	if o.Worst <= 0 {
+		o.Worst = 5
+	}
+	b := bufio.NewWriter(w)
+	sc := scoreOf(r)
+	v := verdictOf(r)
+	title := r.Scenario.Title
+	if title == "" {
+		title = scenarioName(r)
+	}
+	fmt.Fprintf(b, "## %s Outage Lab: %s\n\n", verdictIcon(v), mdText(title))
+	fmt.Fprintf(b, "**Verdict: %s** · resilience score **%.1f**/100", strings.ToUpper(string(v)), sc.Value)
+	held, total := countHeld(r.Hypotheses)
+	fmt.Fprintf(b, " · hypotheses %d/%d held", held, total)
+	iheld := 0
+	for _, in := range r.Invariants {
+		if in.Holds {
+			iheld++
+		}
+	}
+	fmt.Fprintf(b, " · invariants %d/%d held\n\n", iheld, len(r.Invariants))
+
+	var meta []string
+	meta = append(meta, "scenario `"+mdCode(scenarioName(r))+"`")
+	if r.Scenario.Date != "" {
+		meta = append(meta, "incident "+mdText(r.Scenario.Date))
+	}
+	if r.Scenario.Policy != "" {
+		meta = append(meta, "policy `"+mdCode(r.Scenario.Policy)+"`")
+	}
+	if r.Scenario.TimeScale > 0 {
+		meta = append(meta, fmt.Sprintf("time scale %g×", r.Scenario.TimeScale))
+	}
+	if r.Scenario.Runtime != "" {
+		meta = append(meta, "runtime "+mdText(r.Scenario.Runtime))
+	}
+	meta = append(meta, fmt.Sprintf("seed %d", r.Scenario.Seed))
+	if !r.StartedAt.IsZero() && !r.EndedAt.IsZero() {
+		meta = append(meta, "ran "+fmtOffset(r.EndedAt.Sub(r.StartedAt)))
+	}
+	fmt.Fprintf(b, "%s\n\n", strings.Join(meta, " · "))
+	if st := r.Status.State; st != "" && st != "completed" {
+		fmt.Fprintf(b, "> [!WARNING]\n> The run did not complete: **%s**", mdText(st))
+		if r.Status.Reason != "" {
+			fmt.Fprintf(b, ": %s", mdText(r.Status.Reason))
+		}
+		b.WriteString(". Figures cover what was recorded.\n\n")
+	}
+
+	if f := failedHypotheses(r); len(f) > 0 {
+		b.WriteString("### Failed hypotheses\n\n| hypothesis | expected | measured | samples |\n|---|---|---|---:|\n")
+		for _, h := range f {
+			fmt.Fprintf(b, "| %s | %s %s | %s | %d |\n", mdCell(hypothesisText(h)), mdCell(h.Op), mdCell(h.Expected), mdCell(h.Measured), h.Samples)
+		}
+		b.WriteString("\n")
+	}
+	var badInv []result.Invariant
+	for _, in := range r.Invariants {
+		if !in.Holds {
+			badInv = append(badInv, in)
+		}
+	}
+	if len(badInv) > 0 {
+		b.WriteString("### Violated invariants\n\n")
+		for _, in := range badInv {
+			fmt.Fprintf(b, "- **%s**: %s", mdText(in.Name), mdText(in.Details))
+			if len(in.Violations) > 0 {
+				vs := in.Violations
+				more := ""
+				if len(vs) > 10 {
+					more = fmt.Sprintf(" and %d more", len(vs)-10)
+					vs = vs[:10]
+				}
+				fmt.Fprintf(b, " (`%s`%s)", mdCode(strings.Join(vs, "`, `")), more)
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+
+	if wc := worstComponents(r, o.Worst); len(wc) > 0 {
+		b.WriteString("### Worst components\n\n| component | region | worst | degraded | down | first detected | slowest recovery |\n|---|---|---|---:|---:|---:|---:|\n")
+		bs := bucketDur(r)
+		for _, c := range wc {
+			dg, dn := unhealthyBuckets(c)
+			det := "–"
+			if ms, ok := firstDetection(r, c); ok {
+				det = fmtMs(ms)
+			}
+			rec := "–"
+			if ms, recovered, any := maxRecovery(c); any {
+				if recovered {
+					rec = fmtMs(ms)
+				} else {
+					rec = "not recovered"
+				}
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", mdCell(c.Name), mdCell(c.Region), stateIcon(worstState(c))+" "+mdCell(worstState(c)),
+				fmtOffset(bs*time.Duration(dg)), fmtOffset(bs*time.Duration(dn)), det, rec)
+		}
+		b.WriteString("\n")
+	}
+
+	if rows := journeyFaultRows(r); len(rows) > 0 {
+		b.WriteString("### Journeys during faults\n\n| journey | region | success (run) | success (worst phase) | worst phase | p99 (worst phase) |\n|---|---|---:|---:|---|---:|\n")
+		for _, jr := range rows {
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(jr.name), mdCell(jr.region), jr.run, jr.worst, mdCell(jr.phase), jr.p99)
+		}
+		b.WriteString("\n")
+	}
+	if r.Monitoring != nil && r.Monitoring.Summary != "" {
+		fmt.Fprintf(b, "Monitoring: %s.\n\n", mdText(strings.TrimSuffix(r.Monitoring.Summary, ".")))
+	}
+	if o.HTMLLink != "" {
+		fmt.Fprintf(b, "Full report: [%s](%s)\n", mdText(o.HTMLLink), mdLink(o.HTMLLink))
+	}
+	return b.Flush()
+}
+
+type journeyRow struct {
+	name, region, run, worst, phase, p99 string
+}
+
+// journeyFaultRows summarises each journey: the run's success rate and its
+// worst fault phase by success.
+func journeyFaultRows(r *result.Result) []journeyRow {
+	var rows []journeyRow
+	for _, j := range r.Journeys {
+		row := journeyRow{name: j.Name, region: j.Region, run: "–", worst: "–", phase: "–", p99: "–"}
+		if s, ok := journeySuccess(j); ok {
+			row.run = pctStr(s)
+		}
+		best := -1.0
+		for _, p := range r.Phases {
+			if len(p.Faults) == 0 {
+				continue
+			}
+			w, ok := j.ByPhase[p.Name]
+			if !ok || w.Attempts == 0 {
+				continue
+			}
+			if best < 0 || w.SuccessRate < best {
+				best = w.SuccessRate
+				row.worst, row.phase, row.p99 = pctStr(w.SuccessRate), p.Name, fmt.Sprintf("%.0f ms", w.P99Ms)
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func countHeld(hs []result.Hypothesis) (held, total int) {
+	for _, h := range hs {
+		if h.Holds {
+			held++
+		}
+	}
+	return held, len(hs)
+}
+
+func verdictIcon(v result.Verdict) string {
+	switch v {
+	case result.VerdictPass:
+		return "✅"
+	case result.VerdictFail:
+		return "❌"
+	}
+	return "⚠️"
+}
+
+func stateIcon(s string) string {
+	switch s {
+	case "healthy":
+		return "🟢"
+	case "degraded":
+		return "🟠"
+	case "down":
+		return "🔴"
+	}
+	return "⚪"
+}
+
+var mdEscaper = strings.NewReplacer(
+	"\\", "\\\\", "*", "\\*", "_", "\\_", "`", "\\`", "[", "\\[", "]", "\\]",
+	"<", "&lt;", "|", "\\|", "#", "\\#", "\r", " ", "\n", " ",
+)
+
+// mdText escapes s for inline Markdown.
+func mdText(s string) string { return mdEscaper.Replace(s) }
+
+// mdCell escapes s for a table cell.
+func mdCell(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return mdText(s)
+}
+
+// mdCode makes s safe inside a code span.
+func mdCode(s string) string {
+	return strings.NewReplacer("`", "'", "\n", " ", "\r", " ").Replace(s)
+}
+
+func mdLink(s string) string {
+	return strings.NewReplacer(" ", "%20", "(", "%28", ")", "%29", "\n", "", "\r", "").Replace(s)
+}

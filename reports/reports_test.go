@@ -1,0 +1,546 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/outagelab/outagelab/reports/result"
+)
+
+func TestMarkdownGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    *result.Result
+	}{
+		{"summary-fragile.md", synthetic(t, result.SyntheticOptions{})},
+		{"summary-partial.md", partial(synthetic(t, result.SyntheticOptions{Policy: "hardened", FailInvariant: true}))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := Markdown(&b, tc.r, MarkdownOptions{HTMLLink: FileHTML}); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.name+".golden", b.Bytes())
+			// Every failed hypothesis is named with its measured value.
+			for _, h := range failedHypotheses(tc.r) {
+				if !strings.Contains(b.String(), mdCell(h.Measured)) {
+					t.Errorf("failed hypothesis %s (measured %s) missing from the summary", h.ID, h.Measured)
+				}
+			}
+		})
+	}
+}
+
+// junitDoc mirrors the common JUnit schema for reading our output back.
+type junitDoc struct {
+	XMLName  xml.Name `xml:"testsuites"`
+	Name     string   `xml:"name,attr"`
+	Tests    *int     `xml:"tests,attr"`
+	Failures *int     `xml:"failures,attr"`
+	Errors   *int     `xml:"errors,attr"`
+	Time     string   `xml:"time,attr"`
+	Suites   []struct {
+		Name      string  `xml:"name,attr"`
+		Tests     *int    `xml:"tests,attr"`
+		Failures  *int    `xml:"failures,attr"`
+		Errors    *int    `xml:"errors,attr"`
+		Time      *string `xml:"time,attr"`
+		Timestamp string  `xml:"timestamp,attr"`
+		Cases     []struct {
+			Name      string  `xml:"name,attr"`
+			Classname string  `xml:"classname,attr"`
+			Time      *string `xml:"time,attr"`
+			Failure   *struct {
+				Message string `xml:"message,attr"`
+				Type    string `xml:"type,attr"`
+			} `xml:"failure"`
+			Error *struct {
+				Message string `xml:"message,attr"`
+			} `xml:"error"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+func TestJUnitGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    *result.Result
+	}{
+		{"junit-fragile.xml", synthetic(t, result.SyntheticOptions{})},
+		{"junit-partial.xml", partial(synthetic(t, result.SyntheticOptions{Policy: "hardened", FailInvariant: true}))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := JUnit(&b, tc.r); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.name+".golden", b.Bytes())
+
+			var doc junitDoc
+			if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
+				t.Fatalf("junit does not parse: %v", err)
+			}
+			if len(doc.Suites) != 1 {
+				t.Fatalf("%d testsuites, want 1 per scenario", len(doc.Suites))
+			}
+			s := doc.Suites[0]
+			if doc.Tests == nil || doc.Failures == nil || doc.Errors == nil || s.Tests == nil || s.Failures == nil || s.Errors == nil || s.Time == nil {
+				t.Fatal("missing required attributes tests/failures/errors/time")
+			}
+			if _, err := time.Parse("2006-01-02T15:04:05", s.Timestamp); err != nil {
+				t.Errorf("timestamp %q is not the schema's xs:dateTime without zone: %v", s.Timestamp, err)
+			}
+			wantCases := len(tc.r.Hypotheses) + len(tc.r.Invariants)
+			if tc.r.Status.State != "completed" {
+				wantCases++
+			}
+			if len(s.Cases) != wantCases || *s.Tests != wantCases || *doc.Tests != wantCases {
+				t.Errorf("cases=%d tests=%d, want %d (one per hypothesis and invariant)", len(s.Cases), *s.Tests, wantCases)
+			}
+			fails, errs := 0, 0
+			for _, c := range s.Cases {
+				if c.Name == "" || c.Classname == "" || c.Time == nil {
+					t.Errorf("testcase %+v lacks name/classname/time", c)
+				}
+				if c.Failure != nil {
+					fails++
+					if !strings.Contains(c.Failure.Message, "measured") && !strings.Contains(c.Failure.Message, "checked") {
+						t.Errorf("failure message %q carries no measured value", c.Failure.Message)
+					}
+				}
+				if c.Error != nil {
+					errs++
+				}
+			}
+			if fails != *s.Failures || errs != *s.Errors {
+				t.Errorf("counted %d failures %d errors; attributes say %d/%d", fails, errs, *s.Failures, *s.Errors)
+			}
+			wantFails := len(failedHypotheses(tc.r))
+			for _, in := range tc.r.Invariants {
+				if !in.Holds {
+					wantFails++
+				}
+			}
+			if fails != wantFails {
+				t.Errorf("%d failures, want %d", fails, wantFails)
+			}
+		})
+	}
+}
+
+func TestJUnitDropsCharactersXMLCannotCarry(t *testing.T) {
+	r := synthetic(t, result.SyntheticOptions{})
+	r.Hypotheses[0].Description = "bad \x00\x1b byte"
+	r.Hypotheses[0].Holds = false
+	var b bytes.Buffer
+	if err := JUnit(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc junitDoc
+	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatalf("junit with control characters does not parse: %v", err)
+	}
+}
+
+// TestHTMLStructure parses the page: one document, the charts present as
+// inline SVG, no scripts, no external resources; the only outside links are
+// the scenario's sources.
+func TestHTMLStructure(t *testing.T) {
+	r := synthetic(t, result.SyntheticOptions{})
+	r.Scenario.Sources = append(r.Scenario.Sources, "javascript:alert(1)")
+	r.Scenario.Summary = `<script src="https://evil.example/x.js"></script>`
+	var b bytes.Buffer
+	if err := HTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	sources := map[string]bool{}
+	for _, s := range r.Scenario.Sources {
+		sources[s] = true
+	}
+	ids := map[string]int{}
+	var svgs, scripts, paths, rects int
+	var titles []string
+	inTitle := false
+	z := html.NewTokenizer(bytes.NewReader(b.Bytes()))
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			break
+		}
+		tok := z.Token()
+		if tt == html.TextToken && inTitle {
+			titles = append(titles, tok.Data)
+		}
+		inTitle = false
+		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			continue
+		}
+		attrs := map[string]string{}
+		for _, a := range tok.Attr {
+			attrs[a.Key] = a.Val
+		}
+		switch tok.Data {
+		case "svg":
+			svgs++
+			if attrs["viewbox"] == "" && attrs["viewBox"] == "" {
+				t.Errorf("svg %q has no viewBox: it will not scale", attrs["aria-labelledby"])
+			}
+			if attrs["role"] != "img" || attrs["aria-labelledby"] == "" {
+				t.Errorf("svg lacks role=img/aria-labelledby: %v", attrs)
+			}
+		case "script", "iframe", "object", "embed", "img", "link":
+			scripts++
+			t.Errorf("<%s> in a self-contained report: %v", tok.Data, attrs)
+		case "path":
+			paths++
+		case "rect":
+			rects++
+		case "title":
+			inTitle = true
+		}
+		if id := attrs["id"]; id != "" {
+			ids[id]++
+		}
+		for _, k := range []string{"href", "src", "xlink:href", "action", "data"} {
+			v, ok := attrs[k]
+			if !ok || strings.HasPrefix(v, "#") {
+				continue
+			}
+			if k == "href" && tok.Data == "a" && sources[v] && (strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://")) {
+				continue
+			}
+			t.Errorf("<%s %s=%q>: only the scenario's http(s) sources may leave the page", tok.Data, k, v)
+		}
+		if st := attrs["style"]; strings.Contains(st, "url(") {
+			t.Errorf("style with url(): %q", st)
+		}
+	}
+	for id, n := range ids {
+		if n > 1 {
+			t.Errorf("id %q used %d times", id, n)
+		}
+	}
+	// Heatmap, 6 journeys × 2 charts, 2 regions × 2 charts, graph, monitoring.
+	if want := 1 + 12 + 4 + 1 + 1; svgs != want {
+		t.Errorf("%d SVG charts, want %d", svgs, want)
+	}
+	if paths < 50 || rects < 100 {
+		t.Errorf("charts look empty: %d paths, %d rects", paths, rects)
+	}
+	page := b.String()
+	for _, want := range []string{"FAIL", "Component health over time", "gateway-us-east-1", "retry_storm", "07:30 PST", "approximate",
+		"acknowledged_orders_durable", "the report says", "monitoring was dark", "Retry amplification", `@media (prefers-color-scheme: dark)`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "url(") && strings.Contains(page, "url(http") {
+		t.Error("CSS fetches a url()")
+	}
+	if strings.Contains(page, "javascript:alert") && strings.Contains(page, `href="javascript`) {
+		t.Error("a javascript: source became a link")
+	}
+	if int(b.Len()) > 1_500_000 {
+		t.Errorf("page is %d bytes; a 10-minute run should stay well under 1.5 MB", b.Len())
+	}
+	t.Logf("10-minute report: %d bytes, %d svgs, %d paths, %d rects", b.Len(), svgs, paths, rects)
+}
+
+func TestRenderWritesEveryFormat(t *testing.T) {
+	dir := t.TempDir()
+	r := synthetic(t, result.SyntheticOptions{})
+	paths, err := Render(r, []string{"html,md", "junit", "json", "markdown"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{FileHTML, FileMarkdown, FileJUnit, FileJSON}
+	if len(paths) != len(want) {
+		t.Fatalf("paths %v, want %v", paths, want)
+	}
+	for i, p := range paths {
+		if filepath.Base(p) != want[i] {
+			t.Errorf("path %d = %s, want %s", i, p, want[i])
+		}
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, FileMarkdown))
+	if !strings.Contains(string(md), "](report.html)") {
+		t.Error("summary.md does not link the HTML report")
+	}
+	back, err := Load(filepath.Join(dir, FileJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Score == nil || back.Score.Value != ScoreOf(r).Value {
+		t.Errorf("result.json score = %+v, want %v", back.Score, ScoreOf(r).Value)
+	}
+	if r.Score != nil {
+		t.Error("Render changed its input")
+	}
+	if _, err := Render(r, []string{"pdf"}, dir); err == nil || !strings.Contains(err.Error(), "unknown report format") {
+		t.Errorf("pdf: err = %v", err)
+	}
+	if _, err := Render(r, nil, dir); err == nil {
+		t.Error("no formats: no error")
+	}
+}
+
+func TestValidateRejectsWhatCannotBeRendered(t *testing.T) {
+	r := synthetic(t, result.SyntheticOptions{})
+	r.BucketMillis = 0
+	r.Verdict = "maybe"
+	err := Validate(r)
+	if err == nil || !strings.Contains(err.Error(), "bucket_ms") || !strings.Contains(err.Error(), "maybe") {
+		t.Fatalf("err = %v, want both problems", err)
+	}
+	if _, err := Render(r, []string{"html"}, t.TempDir()); err == nil {
+		t.Error("Render accepted an invalid result")
+	}
+}
+
+// Partial and empty results render without panics and say what happened.
+func TestRenderPartialAndEmpty(t *testing.T) {
+	empty := &result.Result{SchemaVersion: result.SchemaVersion, Status: result.Status{State: "failed", Reason: "docker: no engine"}}
+	ragged := synthetic(t, result.SyntheticOptions{Duration: time.Minute})
+	ragged.Components[0].State = ragged.Components[0].State[:3]
+	ragged.Components[1].Errors = nil
+	ragged.Journeys[0].OKSeries = nil
+	ragged.Journeys[1].ByPhase = nil
+	ragged.Edges[0].AmplificationByPhase = nil
+	ragged.Monitoring.SawUnhealthy = []int{-1}
+	ragged.Phases[0].Faults[0].AppliedAt = nil
+	ragged.Cascade = append(ragged.Cascade, result.CascadeStep{Component: "ghost", Edge: "nowhere"})
+	for name, r := range map[string]*result.Result{"empty": empty, "ragged": ragged, "partial": partial(synthetic(t, result.SyntheticOptions{}))} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := Render(r, Formats, dir); err != nil {
+				t.Fatal(err)
+			}
+			page, _ := os.ReadFile(filepath.Join(dir, FileHTML))
+			if r.Status.State != "completed" && !strings.Contains(string(page), "did not complete") {
+				t.Error("HTML does not say the run did not complete")
+			}
+		})
+	}
+}
+
+func TestScore(t *testing.T) {
+	r := synthetic(t, result.SyntheticOptions{})
+	s := ScoreOf(r)
+	if s.Value <= 0 || s.Value >= 100 || s.Formula != ScoreFormula {
+		t.Fatalf("score %+v", s)
+	}
+	// By hand from the parts: 0.4 H + 0.3 J + 0.1 R + 0.2 I.
+	want := 100 * (0.4*s.Parts["hypotheses"] + 0.3*s.Parts["journeys"] + 0.1*s.Parts["recovery"] + 0.2*s.Parts["invariants"])
+	if math.Abs(want-s.Value) > 0.06 {
+		t.Errorf("score %.2f, parts give %.2f", s.Value, want)
+	}
+	// H weighs "during" hypotheses double.
+	var held, total float64
+	for _, h := range r.Hypotheses {
+		w := 1.0
+		if h.Kind == "during" {
+			w = 2
+		}
+		total += w
+		if h.Holds {
+			held += w
+		}
+	}
+	if got := s.Parts["hypotheses"]; math.Abs(got-held/total) > 1e-4 {
+		t.Errorf("H = %v, want %v", got, held/total)
+	}
+
+	all := synthetic(t, result.SyntheticOptions{})
+	for i := range all.Hypotheses {
+		all.Hypotheses[i].Holds = true
+	}
+	if ScoreOf(all).Value <= s.Value {
+		t.Error("passing every hypothesis did not raise the score")
+	}
+	lost := synthetic(t, result.SyntheticOptions{FailInvariant: true})
+	for i := range lost.Hypotheses {
+		lost.Hypotheses[i].Holds = true
+	}
+	if v := ScoreOf(lost).Value; v > 50 {
+		t.Errorf("a lost order scores %.1f, want ≤ 50", v)
+	}
+	if v := ScoreOf(&result.Result{}).Value; v != 0 {
+		t.Errorf("empty result scores %v", v)
+	}
+	// Only invariants present: the other parts drop out and I carries it all.
+	only := &result.Result{Invariants: []result.Invariant{{Name: "a", Holds: true}}}
+	if v := ScoreOf(only); v.Value != 100 || len(v.Parts) != 1 {
+		t.Errorf("only invariants: %+v", v)
+	}
+	if ScoreOf(nil).Value != 0 {
+		t.Error("nil result")
+	}
+	// Stable: the same result scores the same.
+	if ScoreOf(synthetic(t, result.SyntheticOptions{})).Value != s.Value {
+		t.Error("score not deterministic")
+	}
+}
+
+func TestDiff(t *testing.T) {
+	fragile := synthetic(t, result.SyntheticOptions{})
+	hardened := synthetic(t, result.SyntheticOptions{Policy: "hardened"})
+
+	same := Diff(fragile, synthetic(t, result.SyntheticOptions{}), DefaultThresholds)
+	if same.Regressed() || len(same.Improvements) != 0 {
+		t.Errorf("identical runs: regressions %v improvements %v", same.Regressions, same.Improvements)
+	}
+	worse := Diff(hardened, fragile, DefaultThresholds)
+	if !worse.Regressed() {
+		t.Fatal("hardened → fragile shows no regression")
+	}
+	var loginRegressed, identityWorse bool
+	for _, j := range worse.Journeys {
+		if j.Journey == "login" && j.Region == "us-east-1" && j.Window == "congestion" && j.SuccessRegressed {
+			loginRegressed = true
+		}
+	}
+	for _, c := range worse.Components {
+		if c.Component == "identity" && (c.WorstRegressed || c.RecoveryRegressed) {
+			identityWorse = true
+		}
+	}
+	if !loginRegressed || !identityWorse {
+		t.Errorf("login regressed=%v identity worse=%v", loginRegressed, identityWorse)
+	}
+	better := Diff(fragile, hardened, Thresholds{MaxSuccessDrop: 1, MaxP99Increase: 10, MinP99DeltaMs: 1e9, MaxRecoveryIncrease: 10, MaxScoreDrop: 100})
+	if len(better.Improvements) == 0 {
+		t.Error("fragile → hardened shows no improvement")
+	}
+
+	// A hypothesis that held and now fails is a regression at any threshold.
+	head := synthetic(t, result.SyntheticOptions{})
+	head.Hypotheses[0].Holds = false
+	head.Hypotheses[0].Measured = "97.00%"
+	d := Diff(fragile, head, ThresholdsFromPercent(100))
+	if !d.Regressed() || !strings.Contains(strings.Join(d.Regressions, "\n"), "h1 now fails") {
+		t.Errorf("newly failing hypothesis not a regression: %v", d.Regressions)
+	}
+
+	var md, page bytes.Buffer
+	if err := DiffMarkdown(&md, worse); err != nil {
+		t.Fatal(err)
+	}
+	if err := DiffHTML(&page, worse); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "diff-hardened-to-fragile.md.golden", md.Bytes())
+	if !strings.Contains(page.String(), "REGRESSED") || strings.Contains(page.String(), "<script") {
+		t.Error("diff HTML: no REGRESSED verdict or has a script")
+	}
+}
+
+// The result document and the schema describe the same keys.
+func TestSchemaMatchesResultModel(t *testing.T) {
+	gen, err := json.MarshalIndent(generateSchema(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen = append(gen, '\n')
+	if *update {
+		if err := os.WriteFile("result.schema.json", gen, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile("result.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, gen) {
+		t.Fatal("result.schema.json is out of date with reports/result (run `go test ./reports -run TestSchemaMatchesResultModel -update` and describe the new fields in RESULT.md)")
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	r := synthetic(t, result.SyntheticOptions{})
+	s := ScoreOf(r)
+	r.Score = &s
+	doc, _ := json.Marshal(r)
+	var v any
+	json.Unmarshal(doc, &v)
+	for _, p := range validateSchema(schema, schema, v, "$") {
+		t.Error(p)
+	}
+	// Every key in the schema is described in RESULT.md.
+	prose, err := os.ReadFile("RESULT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range schemaKeys(schema) {
+		if !strings.Contains(string(prose), "`"+k+"`") {
+			t.Errorf("RESULT.md does not describe `%s`", k)
+		}
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	r := synthetic(f, result.SyntheticOptions{Duration: 20 * time.Second})
+	b, _ := json.Marshal(r)
+	f.Add(b)
+	f.Add([]byte(`{"schema_version":"1.0","bucket_ms":1000,"components":[{"name":"a","state":["down","healthy"]}],"journeys":[{"name":"j","attempts_series":[1,2],"ok_series":[5]}]}`))
+	f.Add([]byte(`{"schema_version":"1.0","phases":[{"name":"p","started_at":"2026-01-01T00:00:00Z","ended_at":"2025-01-01T00:00:00Z"}]}`))
+	f.Add([]byte(`{"schema_version":"9"}`))
+	f.Add([]byte(`not json`))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "result.json")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Load(p)
+		if err != nil {
+			return
+		}
+		var w bytes.Buffer
+		if err := HTML(&w, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := Markdown(&w, r, MarkdownOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := JUnit(&w, r); err != nil {
+			t.Fatal(err)
+		}
+		Diff(r, r, DefaultThresholds)
+	})
+}
+
+func BenchmarkRenderHTML10Min(b *testing.B) {
+	r := synthetic(b, result.SyntheticOptions{})
+	var w bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Reset()
+		if err := HTML(&w, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(w.Len()), "bytes/page")
+}
+
+func BenchmarkRenderAll10Min(b *testing.B) {
+	r := synthetic(b, result.SyntheticOptions{})
+	dir := b.TempDir()
+	for b.Loop() {
+		if _, err := Render(r, Formats, dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
