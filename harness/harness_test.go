@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -134,6 +135,19 @@ func TestLocalStorefront(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	logDir := t.TempDir()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		ents, _ := os.ReadDir(logDir)
+		for _, e := range ents {
+			b, _ := os.ReadFile(filepath.Join(logDir, e.Name()))
+			if len(b) > 2000 {
+				b = b[len(b)-2000:]
+			}
+			t.Logf("--- %s (tail)\n%s", e.Name(), b)
+		}
+	})
 	start := time.Now()
 	env, err := harness.Up(ctx, harness.Options{Runtime: "local", LogDir: logDir,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))})
@@ -265,4 +279,29 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// BenchmarkLocalStorefrontUp measures time to healthy for the whole
+// storefront as local processes (DESIGN.md budget: 2 s), teardown excluded.
+// Run with -benchtime=Nx; the first iteration may build the storefront
+// binary and the postgres template.
+func BenchmarkLocalStorefrontUp(b *testing.B) {
+	if _, err := local.FindStorefront(context.Background()); err != nil {
+		b.Skipf("storefront binary: %v", err)
+	}
+	var up time.Duration
+	for b.Loop() {
+		start := time.Now()
+		env, err := harness.Up(context.Background(), harness.Options{Runtime: "local"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		up += time.Since(start)
+		b.StopTimer()
+		if err := env.Close(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(up.Seconds()/float64(b.N), "s-to-healthy")
 }

@@ -402,8 +402,26 @@ func (r *runner) playPhase(ctx context.Context, start time.Time, pp *PlannedPhas
 		// Roll back on every path: phase end, abort, ctx cancel, panic.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		removed, rerr := r.env.Faults.Remove(rctx, ids...)
+		// Order matters to Toxiproxy: a latency toxic stacked before a
+		// black hole cannot drain, and removing it then hangs the API. So:
+		// the phase's other faults first, then the storms, each drained to
+		// 0 ms before removal.
+		var plain, storms []string
+		for _, id := range ids {
+			if _, ok := stormOf[id]; ok {
+				storms = append(storms, id)
+			} else {
+				plain = append(plain, id)
+			}
+		}
+		removed, rerr := r.env.Faults.Remove(rctx, plain...)
 		r.recordFaults(idx, removed)
+		if len(storms) > 0 {
+			r.drainStorms(rctx, storms)
+			removed, serr := r.env.Faults.Remove(rctx, storms...)
+			r.recordFaults(idx, removed)
+			rerr = errors.Join(rerr, serr)
+		}
 		r.mu.Lock()
 		r.res.Phases[idx].EndedAt = time.Now()
 		for _, id := range ids {
@@ -691,9 +709,23 @@ func (r *runner) cleanup(ctx context.Context) error {
 		r.rec.Fill(r.res)
 	}
 	if r.env != nil && r.ownEnv {
-		if err := r.env.Close(cctx); err != nil {
-			errs = append(errs, fmt.Errorf("teardown: %w", err))
-			r.event("error", "teardown: %v", err)
+		// Write what we have first: a teardown that hangs must not lose the run.
+		if r.o.Out != "" {
+			snap := *r.res
+			r.finishInto(&snap)
+			_, _ = snap.Write(r.o.Out)
+		}
+		done := make(chan error, 1)
+		go func() { done <- r.env.Close(cctx) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("teardown: %w", err))
+				r.event("error", "teardown: %v", err)
+			}
+		case <-time.After(3 * time.Minute):
+			errs = append(errs, errors.New("teardown did not finish within 3 minutes; run `outagelab cleanup`"))
+			r.event("error", "teardown hung; leftovers may remain: run `outagelab cleanup`")
 		}
 	}
 	r.progress.done()
@@ -704,31 +736,33 @@ func (r *runner) cleanup(ctx context.Context) error {
 }
 
 // finish sets the verdict from hypotheses, invariants and status.
-func (r *runner) finish() {
-	r.res.EndedAt = time.Now()
-	if r.res.Status.State == "running" {
-		r.res.Status = result.Status{State: "failed", Reason: "the run ended without reaching a verdict"}
+func (r *runner) finish() { r.finishInto(r.res) }
+
+func (r *runner) finishInto(res *result.Result) {
+	res.EndedAt = time.Now()
+	if res.Status.State == "running" {
+		res.Status = result.Status{State: "failed", Reason: "the run ended without reaching a verdict"}
 	}
-	switch r.res.Status.State {
+	switch res.Status.State {
 	case "failed", "interrupted":
-		r.res.Verdict = result.VerdictError
+		res.Verdict = result.VerdictError
 		return
 	}
 	v := result.VerdictPass
-	for _, h := range r.res.Hypotheses {
+	for _, h := range res.Hypotheses {
 		if !h.Holds {
 			v = result.VerdictFail
 		}
 	}
-	for _, iv := range r.res.Invariants {
+	for _, iv := range res.Invariants {
 		if !iv.Holds {
 			v = result.VerdictFail
 		}
 	}
-	if r.res.Status.State != "completed" {
+	if res.Status.State != "completed" {
 		v = result.VerdictFail
 	}
-	r.res.Verdict = v
+	res.Verdict = v
 }
 
 func (r *runner) showProgress(phase int, until time.Time) {
@@ -786,6 +820,28 @@ func (r *runner) updateStorms(ctx context.Context) {
 		st.latency = append(st.latency, ms)
 		st.rateSeen = append(st.rateSeen, rate)
 		r.mu.Unlock()
+	}
+}
+
+// drainStorms sets the storms' latency toxics to 0 so buffered data flows
+// before the toxics are removed.
+func (r *runner) drainStorms(ctx context.Context, ids []string) {
+	r.mu.Lock()
+	var sts []*stormState
+	for _, id := range ids {
+		if st := r.storms[id]; st != nil {
+			sts = append(sts, st)
+		}
+	}
+	r.mu.Unlock()
+	for _, st := range sts {
+		for _, e := range st.edges {
+			tx := proxy.Toxic{Name: faults.ToxicName(st.ID, faults.StreamDownstream), Type: "latency", Stream: faults.StreamDownstream,
+				Toxicity: 1, Attributes: proxy.Attributes{"latency": 0, "jitter": 0}}
+			uctx, cancel := context.WithTimeout(ctx, time.Second)
+			_ = r.env.Proxy.UpdateToxic(uctx, e.Name, tx)
+			cancel()
+		}
 	}
 }
 

@@ -254,3 +254,17 @@ func TestParseDurationAndRate(t *testing.T) {
 		t.Error("negative rate accepted")
 	}
 }
+
+// BenchmarkParseFlagship: cost of loading and validating the largest library file.
+func BenchmarkParseFlagship(b *testing.B) {
+	src, err := library.ReadFile("library/aws-us-east-1-2021-12-07.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("f.yaml", src, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

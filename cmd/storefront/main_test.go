@@ -60,7 +60,9 @@ var (
 )
 
 // buildBinary builds the static binary once per test run (CGO_ENABLED=0).
-func buildBinary(t *testing.T) string {
+func buildBinary(t *testing.T) string { return buildBinaryB(t) }
+
+func buildBinaryB(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -119,6 +121,10 @@ type proc struct {
 
 // startBinary starts `storefront args...` on a free port and waits for /readyz.
 func startBinary(t *testing.T, bin string, args ...string) (string, *proc) {
+	return startBinaryTB(t, bin, args...)
+}
+
+func startBinaryTB(t testing.TB, bin string, args ...string) (string, *proc) {
 	t.Helper()
 	port, err := procs.FreePort()
 	if err != nil {

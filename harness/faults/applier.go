@@ -89,6 +89,9 @@ func NewApplier(env *Env, log *slog.Logger) *Applier {
 		log = slog.Default()
 	}
 	a := &Applier{env: env, log: log, active: map[string]*Applied{}}
+	if env.Log == nil {
+		env.Log = log
+	}
 	env.onRecreate = a.reapply
 	return a
 }
@@ -231,6 +234,23 @@ func (a *Applier) forget(id string) {
 	defer a.mu.Unlock()
 	delete(a.active, id)
 	a.order = slices.DeleteFunc(a.order, func(s string) bool { return s == id })
+}
+
+// Skew is the spread of the times at which the targets of aps took effect
+// (last minus first), the figure DESIGN.md budgets at 20 ms per phase.
+func Skew(aps []*Applied) time.Duration {
+	var first, last time.Time
+	for _, ap := range aps {
+		for _, t := range ap.TargetApplied {
+			if first.IsZero() || t.Before(first) {
+				first = t
+			}
+			if t.After(last) {
+				last = t
+			}
+		}
+	}
+	return last.Sub(first)
 }
 
 // Active returns the active faults in the order they were applied.

@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/outagelab/outagelab/harness/topology"
 )
@@ -31,7 +30,7 @@ func componentRemove(ctx context.Context, env *Env, id string, t Target, key str
 	}
 	err := env.System.ComponentAction(ctx, t.Component.Name, undo)
 	if err != nil {
-		slog.Error("FAULT REMOVAL FAILED: component could not be brought back", "fault", id,
+		env.log().Error("FAULT REMOVAL FAILED: component could not be brought back", "fault", id,
 			"component", t.Component.Name, "action", undo, "err", err)
 		// one retry: a start racing a slow stop is the usual cause
 		if err2 := env.System.ComponentAction(ctx, t.Component.Name, undo); err2 == nil {

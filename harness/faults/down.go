@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"log/slog"
 )
 
 // Down disables an edge's proxy: its listener closes, open connections are
@@ -53,7 +52,7 @@ func proxyUp(ctx context.Context, env *Env, id string, t Target) error {
 	if err == nil {
 		return nil
 	}
-	slog.Error("FAULT REMOVAL FELL BACK: proxy could not be re-enabled; recreating it", "fault", id, "edge", t.Edge.Name, "err", err)
+	env.log().Error("FAULT REMOVAL FELL BACK: proxy could not be re-enabled; recreating it", "fault", id, "edge", t.Edge.Name, "err", err)
 	rerr := env.Proxy.Recreate(ctx, t.Edge.Name, env.spec(t.Edge.Name))
 	if rerr == nil && env.onRecreate != nil {
 		env.onRecreate(context.WithoutCancel(ctx), t.Edge.Name)

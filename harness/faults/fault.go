@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -174,6 +175,8 @@ type Env struct {
 	Proxy  *proxy.Client
 	// RemoveTimeout bounds one toxic removal before the proxy-recreate fallback.
 	RemoveTimeout time.Duration
+	// Log receives the loud reports of removal fallbacks (nil: slog.Default).
+	Log *slog.Logger
 
 	mu         sync.Mutex
 	counts     map[string]int // refcounts: "down:<proxy>", "pause:<component>", ...
@@ -186,6 +189,13 @@ type Env struct {
 // NewEnv returns an Env for sys and the Toxiproxy API client px.
 func NewEnv(sys System, px *proxy.Client) *Env {
 	return &Env{System: sys, Proxy: px, RemoveTimeout: 3 * time.Second}
+}
+
+func (e *Env) log() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return slog.Default()
 }
 
 // acquire increments a refcount and reports whether it was the first holder.

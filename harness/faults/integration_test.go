@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -81,7 +82,7 @@ func newRig(t testing.TB, n int) *rig {
 	if err := r.env.RememberProxies(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r.app = NewApplier(r.env, nil)
+	r.app = NewApplier(r.env, discard())
 	t.Cleanup(func() {
 		if _, err := r.app.RemoveAll(context.Background()); err != nil {
 			t.Errorf("cleanup RemoveAll: %v", err)
@@ -399,3 +400,5 @@ func TestAppHooks(t *testing.T) {
 		t.Errorf("removing a fault that failed to apply: %v", err)
 	}
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/outagelab/outagelab/harness/proxy"
@@ -94,7 +93,7 @@ func removeToxic(ctx context.Context, env *Env, id string, t Target, p ToxicPara
 	for _, s := range p.streams() {
 		how, err := env.Proxy.RemoveToxicGuaranteed(ctx, t.Edge.Name, ToxicName(id, s), env.RemoveTimeout, env.spec(t.Edge.Name))
 		if how == proxy.RemovedByRecreate {
-			slog.Error("FAULT REMOVAL FELL BACK: toxic could not be removed; proxy deleted and recreated (open connections dropped)",
+			env.log().Error("FAULT REMOVAL FELL BACK: toxic could not be removed; proxy deleted and recreated (open connections dropped)",
 				"fault", id, "edge", t.Edge.Name, "err", err)
 			if env.onRecreate != nil && err == nil {
 				env.onRecreate(context.WithoutCancel(ctx), t.Edge.Name)

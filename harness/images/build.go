@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -162,6 +163,33 @@ func readJSONStream(r io.Reader, log io.Writer) error {
 			io.WriteString(log, m.Stream)
 		}
 	}
+}
+
+// builtFrom reports whether bin is a static Go binary of module at version
+// (its embedded build info says so, as `go version -m` shows).
+func builtFrom(bin, module, version string) bool {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return false
+	}
+	cgoOff := false
+	for _, s := range info.Settings {
+		if s.Key == "CGO_ENABLED" && s.Value == "0" {
+			cgoOff = true
+		}
+	}
+	if !cgoOff {
+		return false
+	}
+	if info.Main.Path == module && info.Main.Version == version {
+		return true
+	}
+	for _, d := range info.Deps {
+		if d.Path == module {
+			return d.Version == version && d.Replace == nil
+		}
+	}
+	return false
 }
 
 // goBuild builds a static binary of pkg from the module at root.

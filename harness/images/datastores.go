@@ -8,9 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
@@ -28,12 +31,17 @@ const (
 // across container restarts), lets other containers in, and runs postgres
 // in the foreground as the container's user (postgres).
 const postgresScript = `set -e
-D=/var/tmp/pgdata
+D=` + pgdataDir + `
 if [ ! -s "$D/PG_VERSION" ]; then
   ` + postgresBin + `/initdb -D "$D" -A trust -U postgres -N >/dev/null
   echo 'host all all 0.0.0.0/0 trust' >> "$D/pg_hba.conf"
 fi
 exec ` + postgresBin + `/postgres -D "$D" -c 'listen_addresses=*' -c unix_socket_directories=/tmp`
+
+// pgdataDir holds a cluster initialised when the image is built, so a
+// container starts postgres at once instead of running initdb (seconds on a
+// busy machine). Each container gets its own copy (copy-on-write layer).
+const pgdataDir = "/var/lib/outagelab/pgdata"
 
 var redisCmd = []string{"redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"}
 
@@ -89,7 +97,7 @@ func ensureDatastores(ctx context.Context, o *Options) (pg, rd Image, err error)
 		return officialPostgres(pgSrc), officialRedis(rdSrc), nil
 	}
 	src := "present"
-	ok, err := present(ctx, o.Client, DatastoresRef)
+	ok, err := datastoresCurrent(ctx, o.Client)
 	if err != nil {
 		return pg, rd, err
 	}
@@ -109,6 +117,21 @@ func ensureDatastores(ctx context.Context, o *Options) (pg, rd Image, err error)
 		rd = officialRedis(rdSrc)
 	}
 	return pg, rd, nil
+}
+
+// recipeEnv marks the datastore image with the version of this recipe; an
+// image from an older recipe is rebuilt.
+const recipeEnv = "OUTAGELAB_DATASTORES_RECIPE=2"
+
+func datastoresCurrent(ctx context.Context, c client.APIClient) (bool, error) {
+	res, err := c.ImageInspect(ctx, DatastoresRef)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("inspect image %s: %w", DatastoresRef, err)
+	}
+	return res.Config != nil && slices.Contains(res.Config.Env, recipeEnv), nil
 }
 
 // pull tries to pull ref, bounded to three minutes; false when it failed.
@@ -152,6 +175,9 @@ func BuildDatastores(ctx context.Context, c client.APIClient, logw io.Writer) er
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil { // the image's "/": every user traverses it
+		return err
+	}
 
 	start := time.Now()
 	log.logf("building %s from Debian %s packages (%s) via %s; the first build takes one to a few minutes", DatastoresRef, DebianSuite, DatastorePackages, mirror)
@@ -163,6 +189,9 @@ func BuildDatastores(ctx context.Context, c client.APIClient, logw io.Writer) er
 		return fmt.Errorf("build %s: debootstrap: %w\n%s\n%s", DatastoresRef, err, tail(out.String(), 20), tail(string(detail), 20))
 	}
 	booted := time.Now()
+	if err := initCluster(ctx, dir); err != nil {
+		return fmt.Errorf("build %s: %w", DatastoresRef, err)
+	}
 	if err := pruneRootfs(dir); err != nil {
 		return fmt.Errorf("build %s: prune: %w", DatastoresRef, err)
 	}
@@ -172,6 +201,58 @@ func BuildDatastores(ctx context.Context, c client.APIClient, logw io.Writer) er
 	log.logf("image %s built in %s (debootstrap %s, prune+import %s)", DatastoresRef, since(start),
 		booted.Sub(start).Round(10*time.Millisecond), since(booted))
 	return nil
+}
+
+// initCluster runs initdb inside the new root as its postgres user and lets
+// other containers in (trust: a lab on a private network).
+func initCluster(ctx context.Context, dir string) error {
+	uid, gid, err := passwdIDs(filepath.Join(dir, "etc", "passwd"), "postgres")
+	if err != nil {
+		return err
+	}
+	data := filepath.Join(dir, pgdataDir)
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chown(filepath.Dir(data), uid, gid); err != nil {
+		return err
+	}
+	if err := os.Chown(data, uid, gid); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "chroot", "--userspec="+strconv.Itoa(uid)+":"+strconv.Itoa(gid), dir,
+		postgresBin+"/initdb", "-D", pgdataDir, "-A", "trust", "-U", "postgres", "-N")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("initdb in the image: %w\n%s", err, tail(string(out), 20))
+	}
+	f, err := os.OpenFile(filepath.Join(data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString("host all all 0.0.0.0/0 trust\n")
+	return err
+}
+
+// passwdIDs finds user's uid and gid in an /etc/passwd file.
+func passwdIDs(path, user string) (uid, gid int, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 4 && f[0] == user {
+			uid, err1 := strconv.Atoi(f[2])
+			gid, err2 := strconv.Atoi(f[3])
+			if err1 != nil || err2 != nil {
+				break
+			}
+			return uid, gid, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("no valid %s user in %s", user, path)
 }
 
 // pruneRootfs removes what a server never reads: docs, man pages, locales,
@@ -208,7 +289,7 @@ func importRootfs(ctx context.Context, c client.APIClient, dir, ref string) erro
 		return fmt.Errorf("tar: %w", err)
 	}
 	res, err := c.ImageImport(ctx, client.ImageImportSource{Source: stdout, SourceName: "-"}, ref, client.ImageImportOptions{
-		Changes: []string{"ENV PATH=" + datastoreImagePath, "ENV LANG=C.UTF-8"},
+		Changes: []string{"ENV PATH=" + datastoreImagePath, "ENV LANG=C.UTF-8", "ENV " + recipeEnv},
 	})
 	if err != nil {
 		tarCmd.Process.Kill()

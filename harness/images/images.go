@@ -257,8 +257,12 @@ func ensureToxiproxy(ctx context.Context, o *Options) (Image, error) {
 	bin := o.ToxiproxyBinary
 	if bin == "" {
 		bin = filepath.Join(o.BinDir, "toxiproxy-server")
-		if err := goBuild(ctx, o.Root, bin, ToxiproxyServerPkg); err != nil {
-			return Image{}, fmt.Errorf("build toxiproxy-server: %w", err)
+		// The server only changes with the module version: reuse a binary
+		// whose embedded build info names the same version.
+		if !builtFrom(bin, ToxiproxyModule, "v"+ToxiproxyVersion) {
+			if err := goBuild(ctx, o.Root, bin, ToxiproxyServerPkg); err != nil {
+				return Image{}, fmt.Errorf("build toxiproxy-server: %w", err)
+			}
 		}
 	}
 	ref, src, err := ensureScratch(ctx, o, scratchSpec{

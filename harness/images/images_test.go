@@ -177,3 +177,29 @@ func FuzzParseSourcesList(f *testing.F) {
 		}
 	})
 }
+
+func TestPasswdIDs(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "passwd")
+	os.WriteFile(p, []byte("root:x:0:0:root:/root:/bin/sh\npostgres:x:101:104:PostgreSQL:/var/lib/postgresql:/bin/bash\nbad:x:y:z\n"), 0o644)
+	uid, gid, err := passwdIDs(p, "postgres")
+	if err != nil || uid != 101 || gid != 104 {
+		t.Errorf("postgres: %d %d %v", uid, gid, err)
+	}
+	if _, _, err := passwdIDs(p, "bad"); err == nil {
+		t.Error("malformed entry accepted")
+	}
+	if _, _, err := passwdIDs(p, "nobody"); err == nil {
+		t.Error("missing user accepted")
+	}
+}
+
+func TestBuiltFrom(t *testing.T) {
+	// The test binary itself is not the Toxiproxy server.
+	exe, _ := os.Executable()
+	if builtFrom(exe, "github.com/Shopify/toxiproxy/v2", "v0.0.0-none") {
+		t.Error("test binary claimed to be built from a version that does not exist")
+	}
+	if builtFrom(filepath.Join(t.TempDir(), "missing"), ToxiproxyModule, "v"+ToxiproxyVersion) {
+		t.Error("missing file counted as built")
+	}
+}

@@ -71,6 +71,7 @@ type StepResult struct {
 	Latency  time.Duration
 	Status   int
 	Outcome  Outcome
+	Code     string // the storefront's error code on a 4xx/5xx JSON answer
 	Err      string
 }
 
@@ -125,6 +126,7 @@ type Generator struct {
 	prodMu   sync.RWMutex
 	products []json.RawMessage // as the catalog spells ids (string or number)
 	prodSeen map[string]bool
+	soldOut  map[string]bool // ids the last listing showed with stock 0
 
 	ordersMu sync.Mutex
 	orders   []Order
@@ -170,7 +172,7 @@ func New(cfg Config) (*Generator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	g := &Generator{cfg: cfg, picker: p, prodSeen: map[string]bool{}}
+	g := &Generator{cfg: cfg, picker: p, prodSeen: map[string]bool{}, soldOut: map[string]bool{}}
 	g.client = cfg.Client
 	if g.client == nil {
 		g.client = &http.Client{Transport: &http.Transport{
@@ -304,7 +306,8 @@ func (g *Generator) learnProducts(ctx context.Context) {
 func (g *Generator) learnFrom(body []byte) {
 	var v struct {
 		Products []struct {
-			ID json.RawMessage `json:"id"`
+			ID    json.RawMessage `json:"id"`
+			Stock *int64          `json:"stock"`
 		} `json:"products"`
 	}
 	if json.Unmarshal(body, &v) != nil {
@@ -313,6 +316,11 @@ func (g *Generator) learnFrom(body []byte) {
 	for _, p := range v.Products {
 		if len(p.ID) > 0 && len(p.ID) < 128 {
 			g.addProduct(p.ID)
+			if p.Stock != nil {
+				g.prodMu.Lock()
+				g.soldOut[string(p.ID)] = *p.Stock <= 0
+				g.prodMu.Unlock()
+			}
 		}
 	}
 }
@@ -334,12 +342,19 @@ func (g *Generator) productCount() int {
 }
 
 // product returns the product id chosen by x: raw JSON and path form.
-func (g *Generator) product(x uint64) (json.RawMessage, string) {
+// inStock skips products the last listing showed sold out (when any is left),
+// so a long run does not turn into out_of_stock answers.
+func (g *Generator) product(x uint64, inStock ...bool) (json.RawMessage, string) {
 	g.prodMu.RLock()
 	n := len(g.products)
 	var raw json.RawMessage
 	if n > 0 {
 		raw = g.products[x%uint64(n)]
+		if len(inStock) > 0 && inStock[0] {
+			for i := 0; i < n && g.soldOut[string(raw)]; i++ {
+				raw = g.products[(x+uint64(i))%uint64(n)]
+			}
+		}
 	}
 	g.prodMu.RUnlock()
 	if raw == nil {
@@ -459,7 +474,7 @@ func (jr *journeyRun) do(step, method, path string, body []byte, hdr http.Header
 	}
 	req, err := http.NewRequestWithContext(ctx, method, a.region.base.String()+path, rd)
 	if err != nil {
-		jr.record(step, time.Now(), 0, 0, Other, err)
+		jr.record(step, time.Now(), 0, 0, "", Other, err)
 		return 0, nil, Other
 	}
 	for k, v := range hdr {
@@ -484,7 +499,7 @@ func (jr *journeyRun) do(step, method, path string, body []byte, hdr http.Header
 	status := 0
 	if err == nil {
 		status = resp.StatusCode
-		if want {
+		if want || status >= 400 {
 			data, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		} else {
 			_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
@@ -493,19 +508,28 @@ func (jr *journeyRun) do(step, method, path string, body []byte, hdr http.Header
 	}
 	o := Classify(resp, err)
 	end := time.Now()
-	jr.record(step, sent, end.Sub(measureFrom), status, o, err)
+	code := ""
+	if status >= 400 && err == nil {
+		var e struct {
+			Code string `json:"code"`
+		}
+		if json.Unmarshal(data, &e) == nil {
+			code = e.Code
+		}
+	}
+	jr.record(step, sent, end.Sub(measureFrom), status, code, o, err)
 	if o == Fallback {
 		jr.degraded = true
 	}
 	return status, data, o
 }
 
-func (jr *journeyRun) record(step string, sent time.Time, lat time.Duration, status int, o Outcome, err error) {
+func (jr *journeyRun) record(step string, sent time.Time, lat time.Duration, status int, code string, o Outcome, err error) {
 	a := jr.a
 	jr.g.stats.AddStep(a.journey, step, a.region.Name, lat, o)
 	if obs := jr.g.cfg.Observer; obs != nil {
 		r := StepResult{Journey: a.journey, Step: step, Region: a.region.Name, Arrival: a.n,
-			Intended: a.intended, Start: sent, Latency: lat, Status: status, Outcome: o}
+			Intended: a.intended, Start: sent, Latency: lat, Status: status, Code: code, Outcome: o}
 		if a.user != nil {
 			r.User = a.user.name
 		}
@@ -531,7 +555,7 @@ func (jr *journeyRun) steps() Outcome {
 	a, g := jr.a, jr.g
 	switch a.journey {
 	case Browse:
-		want := g.productCount() < 100 || a.n%64 == 0
+		want := g.productCount() < 100 || a.n%16 == 0
 		_, body, o := jr.do("browse", http.MethodGet, "/api/products?limit=20", nil, nil, want)
 		if o.Success() && want {
 			g.learnFrom(body)
@@ -591,7 +615,7 @@ func (jr *journeyRun) authFailed(status int) {
 }
 
 func (jr *journeyRun) addItem() Outcome {
-	raw, _ := jr.g.product(jr.a.prodX)
+	raw, _ := jr.g.product(jr.a.prodX, true)
 	body, _ := json.Marshal(struct {
 		ProductID json.RawMessage `json:"product_id"`
 		Qty       int             `json:"qty"`

@@ -261,6 +261,7 @@ func (cp *comp) stopLocked(kill bool) error {
 		_ = cp.signal(syscall.SIGCONT) // a stopped process cannot handle SIGTERM
 		cp.paused = false
 	}
+	pgid := cp.pid()
 	var err error
 	switch {
 	case cp.pg != nil:
@@ -292,8 +293,30 @@ func (cp *comp) stopLocked(kill bool) error {
 		}
 		cp.cmd = nil
 	}
+	// A group's other members (postgres backends, checkpointer) may outlive
+	// its leader by a moment; a restart must not meet them (shared memory).
+	if pgid > 0 {
+		waitGroupGone(pgid, 5*time.Second)
+	}
 	cp.running = false
 	return err
+}
+
+// waitGroupGone waits until no process is left in process group pgid,
+// SIGKILLing stragglers after half the timeout.
+func waitGroupGone(pgid int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	killed := false
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		if !killed && time.Until(deadline) < timeout/2 {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			killed = true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // shutdown is Teardown's stop; never leaves the process behind.

@@ -106,8 +106,16 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (_ *Deployme
 			}
 		}
 	}()
+	if removed, err := Sweep(); err != nil {
+		d.log.Warn("sweep of earlier local runs incomplete", "err", err)
+	} else if len(removed) > 0 {
+		d.log.Info("removed leftovers of killed local runs", "dirs", removed)
+	}
 	d.dir, err = os.MkdirTemp("", "outagelab-"+opts.RunID+"-")
 	if err != nil {
+		return nil, fmt.Errorf("create run dir: %w", err)
+	}
+	if err := writeOwner(d.dir); err != nil {
 		return nil, fmt.Errorf("create run dir: %w", err)
 	}
 	// postgres runs as the postgres user when we are root: it must reach its

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -180,5 +183,36 @@ func TestLocalStartFailureCleansUp(t *testing.T) {
 		if strings.HasPrefix(m.Name(), "outagelab-"+runID+"-") {
 			t.Errorf("run dir left behind: %s", m.Name())
 		}
+	}
+}
+
+// TestSweep: a run dir whose owner died is removed, a live owner's is kept.
+func TestSweep(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no true(1)")
+	}
+	mk := func(pid int) string {
+		dir, err := os.MkdirTemp("", "outagelab-sweeptest-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	stale := mk(dead.ProcessState.Pid())
+	mine := mk(os.Getpid())
+	removed, err := Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(removed, stale) {
+		t.Errorf("stale dir %s not removed (removed %v)", stale, removed)
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Errorf("live run's dir removed: %v", err)
 	}
 }

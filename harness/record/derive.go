@@ -21,8 +21,8 @@ type Rules struct {
 	DegradedErrorRatio float64 // 0.05: inbound 5xx ratio that means degraded
 	DepErrorRatio      float64 // 0.10: failed dependency attempts ratio that means degraded
 	FallbackRatio      float64 // 0.05: fallbacks per inbound request that means degraded
-	LatencyFactor      float64 // 3: p99 above factor × baseline p99 ...
-	LatencyFloorMs     float64 // 50: ... and above baseline + floor means degraded
+	LatencyFactor      float64 // 3: p95 above factor × baseline p95 ...
+	LatencyFloorMs     float64 // 100: ... and above baseline + floor means degraded
 	RecoverBuckets     int     // 3: healthy buckets in a row that count as recovered
 }
 
@@ -46,7 +46,7 @@ func (r Rules) withDefaults() Rules {
 		r.LatencyFactor = 3
 	}
 	if r.LatencyFloorMs <= 0 {
-		r.LatencyFloorMs = 50
+		r.LatencyFloorMs = 100
 	}
 	if r.RecoverBuckets <= 0 {
 		r.RecoverBuckets = 3
@@ -62,10 +62,12 @@ down     - the liveness probe failed (/healthz not 2xx, or no TCP connect, withi
            or >= MinRequests(5) inbound requests and >= 50% answered 5xx;
            or the metrics endpoint did not answer and there is no probe;
 degraded - the readiness probe failed; or >= 5% of >= 5 inbound requests answered 5xx;
-           or >= 10% of >= 5 dependency attempts failed (timeout, refused, reset, 5xx, breaker_open, bulkhead_full, dns, other);
+           or >= 10% of >= 5 dependency attempts failed (timeout, refused, reset, 5xx, breaker_open, bulkhead_full, dns, other;
+           a 4xx answer is the callee working, not failing);
            or fallbacks served >= 5% of inbound requests; or any dependency breaker open or half-open;
-           or inbound p99 > max(3 x baseline p99, baseline p99 + 50 ms) with >= 5 requests
-           (baseline: median bucket p99 before the first fault);
+           or inbound p95 > max(3 x baseline p95, baseline p95 + 100 ms) with >= 5 requests
+           (baseline: median bucket p95 before the first fault; p95, not p99, because a 1 s bucket's
+           p99 is its slowest request or two and swings with host noise);
            or the metrics endpoint did not answer while the probe passed;
 healthy  - otherwise.
 Detection lag = end of the first non-healthy bucket at or after the fault took effect - applied_at (bucket resolution; searched until removal + 3 buckets).
@@ -79,7 +81,7 @@ func ratio(n, d uint32) float64 {
 }
 
 // state applies the rule to one bucket.
-func (r Rules) state(s sample, baselineP99 float64) string {
+func (r Rules) state(s sample, baselineP95 float64) string {
 	scraped, scrapeOK := s.flags&fScraped != 0, s.flags&fScrapeOK != 0
 	probed, healthOK := s.flags&fProbed != 0, s.flags&fHealthOK != 0
 	if !scraped && !probed {
@@ -105,8 +107,10 @@ func (r Rules) state(s sample, baselineP99 float64) string {
 		return Degraded
 	}
 	var depErr uint32
-	for _, e := range s.depErr {
-		depErr += e
+	for i, e := range s.depErr {
+		if depClasses[i] != "4xx" {
+			depErr += e
+		}
 	}
 	if s.depReq >= min && ratio(depErr, s.depReq) >= r.DepErrorRatio {
 		return Degraded
@@ -117,21 +121,21 @@ func (r Rules) state(s sample, baselineP99 float64) string {
 	if s.breaker >= 1 {
 		return Degraded
 	}
-	if p99 := float64(s.p99); s.requests >= min && !math.IsNaN(p99) && !math.IsNaN(baselineP99) && baselineP99 > 0 &&
-		p99 > math.Max(r.LatencyFactor*baselineP99, baselineP99+r.LatencyFloorMs) {
+	if p95 := float64(s.p95); s.requests >= min && !math.IsNaN(p95) && !math.IsNaN(baselineP95) && baselineP95 > 0 &&
+		p95 > math.Max(r.LatencyFactor*baselineP95, baselineP95+r.LatencyFloorMs) {
 		return Degraded
 	}
 	return Healthy
 }
 
-// baselineP99 is the median of bucket p99s over buckets [0, until) that had
+// baseline is the median of bucket p95s over buckets [0, until) that had
 // enough requests; NaN when there are none.
-func (r Rules) baselineP99(samples []sample, until int) float64 {
+func (r Rules) baseline(samples []sample, until int) float64 {
 	var v []float64
 	for i := 0; i < until && i < len(samples); i++ {
 		s := samples[i]
-		if s.requests >= uint32(r.MinRequests) && !math.IsNaN(float64(s.p99)) {
-			v = append(v, float64(s.p99))
+		if s.requests >= uint32(r.MinRequests) && !math.IsNaN(float64(s.p95)) {
+			v = append(v, float64(s.p95))
 		}
 	}
 	if len(v) == 0 {
@@ -142,7 +146,7 @@ func (r Rules) baselineP99(samples []sample, until int) float64 {
 }
 
 func (r Rules) states(samples []sample, baselineUntil int) []string {
-	base := r.baselineP99(samples, baselineUntil)
+	base := r.baseline(samples, baselineUntil)
 	out := make([]string, len(samples))
 	for i, s := range samples {
 		out[i] = r.state(s, base)

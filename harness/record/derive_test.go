@@ -11,7 +11,8 @@ func ok() sample {
 	s.flags = fScraped | fScrapeOK | fProbed | fHealthOK
 	s.requests = 100
 	s.depReq = 100
-	s.p99 = 20
+	s.p95 = 20
+	s.p99 = 30
 	s.breaker = 0
 	return s
 }
@@ -37,10 +38,12 @@ func TestStateRule(t *testing.T) {
 		{"5xx on too few requests", func(s *sample) { s.requests = 4; s.in5xx = 1; s.depReq = 0 }, Healthy},
 		{"dependency timeouts 10%", func(s *sample) { s.depErr[0] = 10 }, Degraded},
 		{"dependency errors 9%", func(s *sample) { s.depErr[2] = 9 }, Healthy},
+		{"dependency 4xx are answers", func(s *sample) { s.depErr[4] = 50 }, Healthy},
 		{"fallbacks", func(s *sample) { s.fallback = 5 }, Degraded},
 		{"breaker half-open", func(s *sample) { s.breaker = 1 }, Degraded},
-		{"p99 70ms (<3x... no: > 3x20 and > 20+50)", func(s *sample) { s.p99 = 71 }, Degraded},
-		{"p99 69ms", func(s *sample) { s.p99 = 69 }, Healthy},
+		{"p95 121ms: > 3x20 and > 20+100", func(s *sample) { s.p95 = 121 }, Degraded},
+		{"p95 119ms", func(s *sample) { s.p95 = 119 }, Healthy},
+		{"p99 alone does not count", func(s *sample) { s.p99 = 5000 }, Healthy},
 		{"datastore TCP ok", func(s *sample) { s.flags = fProbed | fHealthOK; s.requests = 0 }, Healthy},
 	}
 	for _, c := range cases {
@@ -52,7 +55,7 @@ func TestStateRule(t *testing.T) {
 	}
 	// No baseline: the latency rule is off.
 	s := ok()
-	s.p99 = 5000
+	s.p95 = 5000
 	if got := r.state(s, math.NaN()); got != Healthy {
 		t.Errorf("no baseline: %s", got)
 	}
@@ -66,10 +69,10 @@ func TestBaselineIsMedianBeforeFault(t *testing.T) {
 	var ss []sample
 	for _, p := range []float32{10, 30, 20, 1000, 1000} {
 		s := ok()
-		s.p99 = p
+		s.p95 = p
 		ss = append(ss, s)
 	}
-	if b := r.baselineP99(ss, 3); b != 20 {
+	if b := r.baseline(ss, 3); b != 20 {
 		t.Errorf("baseline %v", b)
 	}
 	st := r.states(ss, 3)

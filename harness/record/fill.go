@@ -333,7 +333,7 @@ func (r *Recorder) Live() Live {
 	lv := Live{Bucket: nb - 1, Components: map[string]string{}}
 	for _, c := range r.comps {
 		if nb > 0 && nb-1 < len(c.samples) {
-			base := r.cfg.Rules.baselineP99(c.samples, min(nb, 30))
+			base := r.cfg.Rules.baseline(c.samples, min(nb, 30))
 			lv.Components[c.Name] = r.cfg.Rules.state(c.samples[nb-1], base)
 		} else {
 			lv.Components[c.Name] = Unknown

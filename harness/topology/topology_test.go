@@ -86,13 +86,13 @@ func TestStorefrontDependencies(t *testing.T) {
 func TestStorefrontPlacementAndLabels(t *testing.T) {
 	topo := mustStorefront(t, StorefrontOptions{})
 	cases := map[string][3]string{ // name -> region, plane, tier
-		"identity":         {RegionUSEast1, "internal", "global"},
-		"monitoring":       {RegionUSEast1, "internal", "global"},
-		"checkout":         {RegionUSEast1, "data", "global"},
-		"orders":           {RegionUSEast1, "data", "global"},
-		"payment":          {RegionProvider, "data", "external"},
+		"identity":          {RegionUSEast1, "internal", "global"},
+		"monitoring":        {RegionUSEast1, "internal", "global"},
+		"checkout":          {RegionUSEast1, "data", "global"},
+		"orders":            {RegionUSEast1, "data", "global"},
+		"payment":           {RegionProvider, "data", "external"},
 		"gateway-eu-west-1": {RegionEUWest1, "data", "regional"},
-		"redis-eu-west-1":  {RegionEUWest1, "data", "regional"},
+		"redis-eu-west-1":   {RegionEUWest1, "data", "regional"},
 	}
 	for name, w := range cases {
 		c := topo.Component(name)

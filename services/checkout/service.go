@@ -122,7 +122,8 @@ func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	var confirmed orders.Order
-	err = s.orders.CallJSON(ctx, http.MethodPost, "/v1/orders/"+url.PathEscape(o.ID)+"/confirm", nil,
+	// Confirm and cancel are idempotent; the key header lets the policy retry them.
+	err = s.orders.CallJSON(ctx, http.MethodPost, "/v1/orders/"+url.PathEscape(o.ID)+"/confirm", keyHeader(req.IdempotencyKey),
 		orders.ConfirmRequest{PaymentID: paymentID}, &confirmed)
 	if err != nil {
 		// Paid but not confirmed: keep the reservation (never cancel after a
@@ -141,9 +142,11 @@ func resultOf(o orders.Order, replayed bool) Result {
 	return Result{OrderID: o.ID, Status: o.Status, TotalCents: o.TotalCents, Items: o.Items, Replayed: replayed}
 }
 
+func keyHeader(key string) http.Header { return http.Header{"Idempotency-Key": {key}} }
+
 func (s *Service) reserve(ctx context.Context, key, user string, items []orders.Item) (orders.Order, error) {
 	var o orders.Order
-	hdr := http.Header{"Idempotency-Key": {key}}
+	hdr := keyHeader(key)
 	err := s.orders.CallJSON(ctx, http.MethodPost, "/v1/reservations", hdr,
 		orders.ReservationRequest{IdempotencyKey: key, UserID: user, Items: items}, &o)
 	if he := remote(err); he != nil {
@@ -176,7 +179,7 @@ func (s *Service) orderByKey(ctx context.Context, key string) (orders.Order, err
 func (s *Service) cancel(ctx context.Context, o orders.Order, why error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := s.orders.CallJSON(cctx, http.MethodPost, "/v1/orders/"+url.PathEscape(o.ID)+"/cancel", nil, nil, nil)
+	err := s.orders.CallJSON(cctx, http.MethodPost, "/v1/orders/"+url.PathEscape(o.ID)+"/cancel", keyHeader(o.IdempotencyKey), nil, nil)
 	if err != nil {
 		s.log.Error("compensation failed: reservation not released", "order_id", o.ID, "cause", why.Error(), "error", err.Error())
 		return

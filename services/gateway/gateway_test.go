@@ -152,6 +152,10 @@ func TestGatewayDegradesRecommendations(t *testing.T) {
 		strings.Contains(r.Raw, "You may also like") {
 		t.Fatalf("product page without recommendations: %d %v", r.Status, r.Header.Get("X-Degraded"))
 	}
+	m := call(t, nil, "GET", gw+"/metrics", nil, nil)
+	if !regexp.MustCompile(`(?m)^storefront_fallback_served_total\{[^}]*dependency="recommendations"[^}]*\} [1-9]`).MatchString(m.Raw) {
+		t.Fatalf("gateway metrics do not count the recommendations fallback:\n%s", grepLines(m.Raw, "fallback"))
+	}
 	// Recovery: once recommendations is back and the breaker (open after
 	// the failures, hardened) lets a probe through, the page is whole again.
 	s.StartService("recommendations")
@@ -166,6 +170,16 @@ func TestGatewayDegradesRecommendations(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestGatewayFragileSurfacesFailures(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // startOrders runs the real orders service on a loopback port against a
@@ -151,5 +153,38 @@ func TestHTTPBadInput(t *testing.T) {
 	// The failed reservations left nothing behind.
 	if r := do(t, "GET", base+"/v1/inventory/p0020", "", ""); r.body["stock"].(float64) != 3 {
 		t.Fatalf("stock changed by a refused reservation: %s", r.raw)
+	}
+}
+
+func TestCommitsAreSynchronous(t *testing.T) {
+	dsn := newTestDSN(t) // the test cluster runs with synchronous_commit=off
+	ctx := context.Background()
+	cfg, err := PoolConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var server, ours string
+	if err := pool.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&ours); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := plain.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&server); err != nil {
+		t.Fatal(err)
+	}
+	if ours != "on" {
+		t.Fatalf("orders sessions run with synchronous_commit=%s, want on", ours)
+	}
+	t.Logf("cluster default synchronous_commit=%s, orders sessions=%s", server, ours)
+	if _, err := PoolConfig("not a dsn ::"); err == nil {
+		t.Fatal("bad DSN accepted")
 	}
 }

@@ -61,11 +61,10 @@ func Setup(ctx context.Context, args []string) (srv *platform.Server, closeFn fu
 	if err != nil {
 		return nil, nil, fmt.Errorf("orders: %w", err)
 	}
-	poolCfg, err := pgxpool.ParseConfig(pg.BaseURL())
+	poolCfg, err := PoolConfig(pg.BaseURL())
 	if err != nil {
-		return nil, nil, fmt.Errorf("orders: parse --dep postgres DSN: %w", err)
+		return nil, nil, fmt.Errorf("orders: %w", err)
 	}
-	poolCfg.MaxConns = 16
 	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(ctx), poolCfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("orders: open postgres pool: %w", err)
@@ -80,6 +79,20 @@ func Setup(ctx context.Context, args []string) (srv *platform.Server, closeFn fu
 		h.migrateLoop(mctx, SeedStock(*products, *stock), srv)
 	}()
 	return srv, func() { cancel(); <-done; pool.Close() }, nil
+}
+
+// PoolConfig is the PostgreSQL pool configuration of the service.
+func PoolConfig(dsn string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse --dep postgres DSN (want postgres://user@host:port/db?sslmode=disable): %w", err)
+	}
+	cfg.MaxConns = 16
+	// An acknowledged order must survive a PostgreSQL crash even when the
+	// server runs with synchronous_commit=off (as test and local clusters
+	// do for speed): every commit of ours waits for its WAL flush.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	return cfg, nil
 }
 
 // Handler serves the orders API.
