@@ -64,6 +64,9 @@ type Options struct {
 	Version string
 	// Logger for console events (default: discard).
 	Logger *slog.Logger
+	// AllowedHosts are host names (besides IP literals and localhost) the
+	// console answers to, e.g. a name for a non-loopback --listen.
+	AllowedHosts []string
 	// HaltGrace is how long Halt lets the applier remove faults cleanly
 	// before it resets every proxy (default 700 ms; HALT must finish in 1 s).
 	HaltGrace time.Duration
@@ -131,9 +134,9 @@ type Console struct {
 	finishOnce sync.Once
 	finalRes   *result.Result
 	finalErr   error
-	ctx      context.Context
-	cancel   context.CancelFunc
-	loopDone chan struct{}
+	ctx        context.Context
+	cancel     context.CancelFunc
+	loopDone   chan struct{}
 }
 
 // faultInfo is what the console knows about a fault besides the applier.

@@ -305,3 +305,22 @@ func BenchmarkLocalStorefrontUp(b *testing.B) {
 	}
 	b.ReportMetric(up.Seconds()/float64(b.N), "s-to-healthy")
 }
+
+func TestUpBadInput(t *testing.T) {
+	ctx := context.Background()
+	_, err := harness.Up(ctx, harness.Options{Runtime: "local", Topology: &topology.Topology{Name: "empty"}})
+	if err == nil || !strings.Contains(err.Error(), "at least one component") {
+		t.Errorf("empty topology: %v", err)
+	}
+	_, err = harness.Up(ctx, harness.Options{Runtime: "vmware"})
+	if err == nil || !strings.Contains(err.Error(), `runtime "vmware" is not available`) {
+		t.Errorf("unknown runtime: %v", err)
+	}
+	_, err = harness.Up(ctx, harness.Options{Runtime: "local", Policy: "brittle"})
+	if err == nil || !strings.Contains(err.Error(), "brittle") {
+		t.Errorf("bad policy: %v", err)
+	}
+	if id1, id2 := harness.NewRunID(), harness.NewRunID(); id1 == id2 || len(id1) < 20 {
+		t.Errorf("run ids %q %q", id1, id2)
+	}
+}

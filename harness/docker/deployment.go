@@ -117,8 +117,9 @@ type Deployment struct {
 	// proxyHostPort: edge -> host port of its proxy (Runtime.PublishProxies)
 	proxyHostPort map[string]int
 
-	mu    sync.Mutex
-	comps map[string]*component
+	mu        sync.Mutex
+	comps     map[string]*component
+	usedPorts map[int]bool // host ports handed out in this run
 
 	teardownOnce sync.Once
 	teardownErr  error

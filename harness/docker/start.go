@@ -153,8 +153,18 @@ func (d *Deployment) start(ctx context.Context, r *Runtime, opts harness.StartOp
 		return err
 	}
 
-	if err := d.startToxiproxy(ctx, aliasNames); err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		err := d.startToxiproxy(ctx, aliasNames)
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !isPortConflict(err) {
+			return err
+		}
+		if d.toxiproxy != nil && d.toxiproxy.ctr != nil {
+			d.cli.ContainerRemove(ctx, d.toxiproxy.ctr.GetContainerID(), client.ContainerRemoveOptions{Force: true})
+			d.toxiproxy = nil
+		}
 	}
 	if err := d.createProxies(ctx, aliasNets); err != nil {
 		return err
@@ -204,7 +214,7 @@ func checkAliasConflicts(t *topology.Topology, alias map[string]bool) error {
 }
 
 func (d *Deployment) startToxiproxy(ctx context.Context, aliasNames map[string][]string) error {
-	apiPort, err := freePort()
+	apiPort, err := d.freePort()
 	if err != nil {
 		return err
 	}
@@ -221,7 +231,7 @@ func (d *Deployment) startToxiproxy(ctx context.Context, aliasNames map[string][
 			if d.aliasEdge[e] {
 				continue
 			}
-			hp, err := freePort()
+			hp, err := d.freePort()
 			if err != nil {
 				return err
 			}
@@ -304,12 +314,35 @@ func (d *Deployment) proxyAddr(e *topology.Edge) (string, int) {
 	return toxiproxyAlias, d.proxyPort[e.Name]
 }
 
+// startComponent starts c, retrying with fresh host ports when another
+// process took one between choosing it and Docker binding it.
 func (d *Deployment) startComponent(ctx context.Context, r *Runtime, c *topology.Component, aliasNet string) error {
+	for attempt := 1; ; attempt++ {
+		err := d.startComponentOnce(ctx, r, c, aliasNet)
+		if err == nil || attempt == 3 || !isPortConflict(err) {
+			return err
+		}
+		d.log.Warn("a host port was taken meanwhile; retrying with fresh ports", "component", c.Name, "err", err)
+		d.mu.Lock()
+		old := d.comps[c.Name]
+		delete(d.comps, c.Name)
+		d.mu.Unlock()
+		if old != nil && old.ctr != nil {
+			d.cli.ContainerRemove(ctx, old.ctr.GetContainerID(), client.ContainerRemoveOptions{Force: true})
+		}
+	}
+}
+
+func isPortConflict(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "port is already allocated")
+}
+
+func (d *Deployment) startComponentOnce(ctx context.Context, r *Runtime, c *topology.Component, aliasNet string) error {
 	t := d.topo
 	comp := &component{name: c.Name, ports: map[string]int{}, spec: c}
 	bind := map[int]int{}
 	for _, p := range c.Ports {
-		hp, err := freePort()
+		hp, err := d.freePort()
 		if err != nil {
 			return err
 		}
@@ -502,6 +535,28 @@ func orDefault(v, d int) int {
 		return d
 	}
 	return v
+}
+
+// freePort returns a free loopback port not yet handed out in this run: the
+// kernel may offer a port again once its probe listener closed, before
+// Docker binds it for the container that got it first.
+func (d *Deployment) freePort() (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.usedPorts == nil {
+		d.usedPorts = map[int]bool{}
+	}
+	for range 1000 {
+		p, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		if !d.usedPorts[p] {
+			d.usedPorts[p] = true
+			return p, nil
+		}
+	}
+	return 0, errors.New("free port: no unused loopback port after 1000 tries")
 }
 
 // freePort asks the kernel for a free loopback port.

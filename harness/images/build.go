@@ -30,6 +30,9 @@ const (
 	ToxiproxyModule    = "github.com/Shopify/toxiproxy/v2"
 	ToxiproxyServerPkg = ToxiproxyModule + "/cmd/server"
 	ToxiproxyCLIPkg    = ToxiproxyModule + "/cmd/cli"
+	// toxiproxyLdflags stamps the version, as Toxiproxy's own release does
+	// (without it /version answers "git").
+	toxiproxyLdflags = "-X " + ToxiproxyModule + ".Version=" + ToxiproxyVersion
 )
 
 type scratchSpec struct {
@@ -167,18 +170,21 @@ func readJSONStream(r io.Reader, log io.Writer) error {
 
 // builtFrom reports whether bin is a static Go binary of module at version
 // (its embedded build info says so, as `go version -m` shows).
-func builtFrom(bin, module, version string) bool {
+func builtFrom(bin, module, version string) bool { // and stamped with toxiproxyLdflags
 	info, err := buildinfo.ReadFile(bin)
 	if err != nil {
 		return false
 	}
-	cgoOff := false
+	cgoOff, stamped := false, false
 	for _, s := range info.Settings {
-		if s.Key == "CGO_ENABLED" && s.Value == "0" {
+		switch {
+		case s.Key == "CGO_ENABLED" && s.Value == "0":
 			cgoOff = true
+		case s.Key == "-ldflags" && strings.Contains(s.Value, toxiproxyLdflags):
+			stamped = true
 		}
 	}
-	if !cgoOff {
+	if !cgoOff || !stamped {
 		return false
 	}
 	if info.Main.Path == module && info.Main.Version == version {
@@ -193,11 +199,12 @@ func builtFrom(bin, module, version string) bool {
 }
 
 // goBuild builds a static binary of pkg from the module at root.
-func goBuild(ctx context.Context, root, out, pkg string) error {
+func goBuild(ctx context.Context, root, out, pkg string, extra ...string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-o", out, pkg)
+	args := append([]string{"build", "-trimpath"}, extra...)
+	cmd := exec.CommandContext(ctx, goTool(), append(args, "-o", out, pkg)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -231,7 +238,7 @@ func BuildToxiproxyCLI(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(gobin)
-	cmd := exec.CommandContext(ctx, goTool(), "install", "-trimpath", ToxiproxyCLIPkg+"@v"+ToxiproxyVersion)
+	cmd := exec.CommandContext(ctx, goTool(), "install", "-trimpath", "-ldflags="+toxiproxyLdflags, ToxiproxyCLIPkg+"@v"+ToxiproxyVersion)
 	cmd.Dir = os.TempDir() // outside any module
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+gobin, "GOFLAGS=-buildvcs=false", "GO111MODULE=on")
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -260,7 +260,7 @@ func ensureToxiproxy(ctx context.Context, o *Options) (Image, error) {
 		// The server only changes with the module version: reuse a binary
 		// whose embedded build info names the same version.
 		if !builtFrom(bin, ToxiproxyModule, "v"+ToxiproxyVersion) {
-			if err := goBuild(ctx, o.Root, bin, ToxiproxyServerPkg); err != nil {
+			if err := goBuild(ctx, o.Root, bin, ToxiproxyServerPkg, "-ldflags="+toxiproxyLdflags); err != nil {
 				return Image{}, fmt.Errorf("build toxiproxy-server: %w", err)
 			}
 		}

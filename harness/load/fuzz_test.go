@@ -45,3 +45,24 @@ func TestParseCartNumericIDs(t *testing.T) {
 		t.Fatal("bad JSON accepted")
 	}
 }
+
+func TestAddToCartSkipsLowStock(t *testing.T) {
+	g, err := New(Config{Regions: []Region{{Name: "r", BaseURL: "http://127.0.0.1:1", Rate: 1}}, Users: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.learnFrom([]byte(`{"products":[{"id":"low","stock":3},{"id":"ok","stock":10000},{"id":"low2","stock":0}]}`))
+	for x := uint64(0); x < 9; x++ {
+		if _, id := g.product(x, true); id != "ok" {
+			t.Fatalf("x=%d picked %s", x, id)
+		}
+	}
+	seen := map[string]bool{}
+	for x := uint64(0); x < 9; x++ {
+		_, id := g.product(x)
+		seen[id] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("browsing should reach every product, saw %v", seen)
+	}
+}

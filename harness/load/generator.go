@@ -50,6 +50,12 @@ type Config struct {
 	// Users: user0001..userN are shared out over the regions round-robin;
 	// default 1000 (what identity generates).
 	Users int
+	// MinStock: add_to_cart skips products the catalog lists with less stock
+	// (default 10). The gateway cannot remove a cart line, so a shopper
+	// holding a sold-out product would fail every later checkout with
+	// out_of_stock; the storefront's low-stock products (3 each) are for its
+	// own concurrency tests. Negative: add any product.
+	MinStock int
 	// ProductIDs to use before any are learned from browse answers;
 	// Start also asks each gateway for /api/products?limit=100.
 	ProductIDs []string
@@ -126,7 +132,7 @@ type Generator struct {
 	prodMu   sync.RWMutex
 	products []json.RawMessage // as the catalog spells ids (string or number)
 	prodSeen map[string]bool
-	soldOut  map[string]bool // ids the last listing showed with stock 0
+	soldOut  map[string]bool // ids the last listing showed with stock below MinStock
 
 	ordersMu sync.Mutex
 	orders   []Order
@@ -159,6 +165,9 @@ func New(cfg Config) (*Generator, error) {
 	}
 	if cfg.Users <= 0 {
 		cfg.Users = 1000
+	}
+	if cfg.MinStock == 0 {
+		cfg.MinStock = 10
 	}
 	if cfg.Users > 9999 {
 		return nil, fmt.Errorf("load: %d users: identity knows user0001..user9999 at most", cfg.Users)
@@ -318,7 +327,7 @@ func (g *Generator) learnFrom(body []byte) {
 			g.addProduct(p.ID)
 			if p.Stock != nil {
 				g.prodMu.Lock()
-				g.soldOut[string(p.ID)] = *p.Stock <= 0
+				g.soldOut[string(p.ID)] = *p.Stock < int64(g.cfg.MinStock)
 				g.prodMu.Unlock()
 			}
 		}

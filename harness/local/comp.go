@@ -52,15 +52,25 @@ func (cp *comp) startLocked(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, cp.readyTimeout())
 	defer cancel()
 	var err error
-	switch cp.c.Image {
-	case topology.ImageStorefront:
-		err = cp.startStorefront(rctx)
-	case topology.ImagePostgres:
-		err = cp.startPostgres(rctx)
-	case topology.ImageRedis:
-		err = cp.startRedis(rctx)
-	default:
-		err = fmt.Errorf("image %q cannot run locally", cp.c.Image)
+	for attempt := 0; ; attempt++ {
+		switch cp.c.Image {
+		case topology.ImageStorefront:
+			err = cp.startStorefront(rctx)
+		case topology.ImagePostgres:
+			err = cp.startPostgres(rctx)
+		case topology.ImageRedis:
+			err = cp.startRedis(rctx)
+		default:
+			err = fmt.Errorf("image %q cannot run locally", cp.c.Image)
+		}
+		if err == nil || attempt >= 3 || !portTaken(err, "") {
+			break
+		}
+		// Another process bound our port between allocation and start.
+		cp.d.log.Warn("port taken; retrying on new ports", "component", cp.c.Name, "err", err)
+		if rerr := cp.reallocate(rctx); rerr != nil {
+			return errors.Join(err, rerr)
+		}
 	}
 	if err != nil {
 		return err

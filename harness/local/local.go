@@ -30,7 +30,6 @@ import (
 
 	"github.com/outagelab/outagelab/harness/proxy"
 	"github.com/outagelab/outagelab/harness/topology"
-	"github.com/outagelab/outagelab/internal/procs"
 )
 
 // Options configure one start (mirrors harness.StartOptions; this package
@@ -144,7 +143,7 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (_ *Deployme
 	for _, c := range t.Components {
 		cp := &comp{c: c, d: d, ports: map[string]int{}}
 		for _, p := range c.Ports {
-			n, err := procs.FreePort()
+			n, err := freePort()
 			if err != nil {
 				return nil, fmt.Errorf("allocate port for %s/%s: %w", c.Name, p.Name, err)
 			}
@@ -158,14 +157,27 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (_ *Deployme
 		return nil, err
 	}
 	d.px = proxy.NewClient(d.toxi.URL())
-	specs := make([]proxy.Spec, 0, len(t.Edges))
-	for _, e := range t.Edges {
-		up := d.comps[e.To].ports[e.Port]
-		specs = append(specs, proxy.Spec{Name: e.Name, Listen: "127.0.0.1:0", Upstream: "127.0.0.1:" + strconv.Itoa(up), Enabled: true})
-	}
-	created, err := d.px.PopulateProxies(ctx, specs)
-	if err != nil {
-		return nil, fmt.Errorf("create proxies: %w", err)
+	// Proxy ports too come from below the ephemeral range: a "down" fault
+	// closes the listener, and re-enabling must find the port still free.
+	var created []*proxy.Proxy
+	for attempt := 0; ; attempt++ {
+		specs := make([]proxy.Spec, 0, len(t.Edges))
+		for _, e := range t.Edges {
+			lp, err := freePort()
+			if err != nil {
+				return nil, fmt.Errorf("allocate proxy port: %w", err)
+			}
+			up := d.comps[e.To].ports[e.Port]
+			specs = append(specs, proxy.Spec{Name: e.Name, Listen: "127.0.0.1:" + strconv.Itoa(lp), Upstream: "127.0.0.1:" + strconv.Itoa(up), Enabled: true})
+		}
+		created, err = d.px.PopulateProxies(ctx, specs)
+		if err == nil {
+			break
+		}
+		if attempt >= 2 || !portTaken(err, "") {
+			return nil, fmt.Errorf("create proxies: %w", err)
+		}
+		_ = d.px.Reset(ctx)
 	}
 	for _, p := range created {
 		d.proxyAddr[p.Name] = p.Listen

@@ -234,6 +234,13 @@ func (c *Client) SetEnabled(ctx context.Context, name string, enabled bool) erro
 		map[string]any{"enabled": enabled}, nil)
 }
 
+// SetUpstream points a proxy at a new upstream address (open connections
+// are dropped).
+func (c *Client) SetUpstream(ctx context.Context, name, upstream string) error {
+	return c.do(ctx, "set upstream of "+name, http.MethodPost, "/proxies/"+p(name),
+		map[string]any{"upstream": upstream}, nil)
+}
+
 // AddToxic adds a toxic to a proxy. Unlike the official client, Toxicity is
 // sent as given: set it (1 = every connection); 0 means never.
 func (c *Client) AddToxic(ctx context.Context, proxyName string, t Toxic) error {
@@ -264,13 +271,16 @@ func (c *Client) Reset(ctx context.Context) error {
 // upstream addresses, enabled and without toxics: the last resort when a
 // toxic cannot be removed.
 func (c *Client) Recreate(ctx context.Context, name string, known *Spec) error {
+	// The server's current view wins (an upstream may have moved since
+	// known was recorded); known is for when the API cannot answer that.
 	spec := known
-	if spec == nil {
-		px, err := c.Proxy(ctx, name)
-		if err != nil {
-			return fmt.Errorf("recreate proxy %s: %w", name, err)
-		}
+	gctx, cancel := context.WithTimeout(ctx, time.Second)
+	px, err := c.Proxy(gctx, name)
+	cancel()
+	if err == nil {
 		spec = &Spec{Name: px.Name, Listen: px.Listen, Upstream: px.Upstream}
+	} else if spec == nil {
+		return fmt.Errorf("recreate proxy %s: %w", name, err)
 	}
 	s := *spec
 	s.Enabled = true
@@ -278,7 +288,6 @@ func (c *Client) Recreate(ctx context.Context, name string, known *Spec) error {
 		return fmt.Errorf("recreate proxy %s: %w", name, err)
 	}
 	// The listener may take a moment to be released.
-	var err error
 	for i := 0; i < 20; i++ {
 		if _, err = c.CreateProxy(ctx, s); err == nil {
 			return nil

@@ -75,7 +75,7 @@ func BenchmarkRecorderHour(b *testing.B) {
 			for e := 0; e < edges; e++ {
 				tox[fmt.Sprintf("e%02d", e)] = [2]float64{float64(bk * 1000), float64(bk * 9000)}
 			}
-			r.commit(bk, obs, tox, 0)
+			r.commit(bk, obs, tox, &MonitorView{Known: 1, Names: []string{"c00"}}, false)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -70,6 +70,8 @@ degraded - the readiness probe failed; or >= 5% of >= 5 inbound requests answere
            p99 is its slowest request or two and swings with host noise);
            or the metrics endpoint did not answer while the probe passed;
 healthy  - otherwise.
+Cascade: every onset of non-health from the first fault until 3 buckets after the last removal, caused by a fault on the component or its outgoing edge, else by an already unhealthy callee.
+Probes and monitoring answers are instants at a bucket boundary and count for the bucket that starts there.
 Detection lag = end of the first non-healthy bucket at or after the fault took effect - applied_at (bucket resolution; searched until removal + 3 buckets).
 Recovery = start of the first run of 3 healthy buckets at or after removal - removed_at.`
 
@@ -215,19 +217,29 @@ type cascadeStep struct {
 
 type edgeRef struct{ name, from, to string }
 
-// cascade lists every onset (healthy/unknown → degraded/down) at or after the
-// first fault, in time order. Cause: a fault active then that targets the
+// cascade lists every onset (healthy/unknown → degraded/down) from the bucket
+// the first fault took effect in until `recover` buckets after the last one
+// was removed, in time order. Cause: a fault active then that targets the
 // component or one of its outgoing edges; else a callee already unhealthy in
 // that bucket (along that edge); else the earliest active fault.
-func cascade(names []string, states map[string][]string, edges []edgeRef, spans []span, bucketMs int64) []cascadeStep {
+func cascade(names []string, states map[string][]string, edges []edgeRef, spans []span, bucketMs int64, recover int) []cascadeStep {
 	if len(spans) == 0 {
 		return nil
 	}
-	firstFault := spans[0].applied
+	firstFault, lastRemoved := spans[0].applied, int64(0)
 	for _, s := range spans {
 		firstFault = min(firstFault, s.applied)
+		if s.removed < 0 {
+			lastRemoved = -1
+		} else if lastRemoved >= 0 {
+			lastRemoved = max(lastRemoved, s.removed)
+		}
 	}
 	fromBucket := int(firstFault / bucketMs)
+	toBucket := math.MaxInt
+	if lastRemoved >= 0 {
+		toBucket = int(lastRemoved/bucketMs) + recover
+	}
 	active := func(sp span, b int) bool {
 		start, end := int64(b)*bucketMs, int64(b+1)*bucketMs
 		return sp.applied < end && (sp.removed < 0 || sp.removed > start)
@@ -235,7 +247,7 @@ func cascade(names []string, states map[string][]string, edges []edgeRef, spans 
 	var out []cascadeStep
 	for _, n := range names {
 		st := states[n]
-		for b := max(fromBucket, 0); b < len(st); b++ {
+		for b := max(fromBucket, 0); b < len(st) && b <= toBucket; b++ {
 			if !unhealthy(st[b]) || (b > 0 && unhealthy(st[b-1])) {
 				continue
 			}

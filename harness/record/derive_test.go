@@ -1,6 +1,7 @@
 package record
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -135,7 +136,7 @@ func TestCascade(t *testing.T) {
 	}
 	edges := []edgeRef{{"gateway-checkout", "gateway", "checkout"}, {"checkout-payment", "checkout", "payment"}, {"gateway-catalog", "gateway", "catalog"}}
 	spans := []span{{id: "p/0", applied: 1000, removed: 4000, targets: []string{"checkout-payment"}}}
-	got := cascade([]string{"payment", "checkout", "gateway", "catalog"}, st, edges, spans, 1000)
+	got := cascade([]string{"payment", "checkout", "gateway", "catalog"}, st, edges, spans, 1000, 3)
 	if len(got) != 2 {
 		t.Fatalf("cascade %+v", got)
 	}
@@ -145,8 +146,13 @@ func TestCascade(t *testing.T) {
 	if got[1] != (cascadeStep{"gateway", 3, "checkout", "gateway-checkout"}) {
 		t.Errorf("second %+v", got[1])
 	}
-	if cascade([]string{"a"}, map[string][]string{"a": states("dd")}, nil, nil, 1000) != nil {
+	if cascade([]string{"a"}, map[string][]string{"a": states("dd")}, nil, nil, 1000, 3) != nil {
 		t.Error("cascade without faults")
+	}
+	// An onset long after every fault ended is not part of the cascade.
+	late := map[string][]string{"a": states("hdhhhhhhhd")}
+	if got := cascade([]string{"a"}, late, nil, []span{{id: "f", applied: 1000, removed: 2000}}, 1000, 3); len(got) != 1 || got[0].bucket != 1 {
+		t.Errorf("late onset: %+v", got)
 	}
 }
 
@@ -164,5 +170,78 @@ func TestAmplification(t *testing.T) {
 	}
 	if a := amplification(attempts, calls, -3, 99); a != 90.0/40 {
 		t.Errorf("clamped %v", a)
+	}
+}
+
+func TestCompareMonitoring(t *testing.T) {
+	r, err := New(Config{Components: []Target{{Name: "a"}, {Name: "b"}, {Name: "db"}, {Name: "mon"}}, Monitoring: &Monitor{Component: "mon", StatusURL: "http://127.0.0.1:1/status"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := make([]observation, 4)
+	for i := range obs {
+		obs[i] = observation{s: emptySample()}
+	}
+	// Monitoring reports on a and b only (not the datastore db).
+	views := []*MonitorView{
+		{Names: []string{"a", "b"}, Known: 2}, // agrees: nothing wrong
+		{Names: []string{"a", "b"}, Known: 2}, // misses a
+		nil,                                   // dark while b is down
+		{Names: []string{"a", "b"}, Known: 2, Unhealthy: []string{"b"}},        // agrees
+		{Names: []string{"a", "b", "zz"}, Known: 3, Unhealthy: []string{"zz"}}, // names an unknown target
+	}
+	// Each view is monitoring's answer at the start of its bucket: it is
+	// taken at the previous boundary.
+	for b, v := range views {
+		r.commit(b-1, obs, nil, v, false)
+	}
+	r.commit(len(views)-1, obs, nil, nil, false)
+	states := map[string][]string{
+		"a":   states("hdhhh"),
+		"b":   states("hhDdh"),
+		"db":  states("DDDDD"), // out of monitoring's scope
+		"mon": states("hhhhh"),
+	}
+	m := r.compareMonitoring("mon", []string{"a", "b", "db", "mon"}, states, 5)
+	if got := fmt.Sprint(m.SawUnhealthy, m.TrueUnhealthy, m.DarkBuckets); got != "[0 0 -1 1 1] [0 1 1 1 0] 1" {
+		t.Errorf("saw/true/dark = %s", got)
+	}
+	if !strings.Contains(m.Summary, "answered in 4 of 5") || !strings.Contains(m.Summary, "in 3 of 4 buckets") || !strings.Contains(m.Summary, "missed a truly unhealthy component in 1") {
+		t.Errorf("summary %q", m.Summary)
+	}
+}
+
+func TestProbesDescribeTheBucketAfterTheBoundary(t *testing.T) {
+	r, err := New(Config{Components: []Target{{Name: "a", HealthURL: "http://127.0.0.1:1/healthz"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := func(ok bool) []observation {
+		s := emptySample()
+		s.flags = fProbed
+		if ok {
+			s.flags |= fHealthOK
+		}
+		return []observation{{s: s}}
+	}
+	// Probes at the epoch and the end of buckets 0, 1: ok; end of 2: failed
+	// (a fault applied just before that boundary); end of 3: ok again.
+	r.commit(-1, probe(true), nil, nil, false)
+	r.commit(0, probe(true), nil, nil, false)
+	r.commit(1, probe(true), nil, nil, false)
+	r.commit(2, probe(false), nil, nil, false)
+	r.commit(3, probe(true), nil, nil, false)
+	// The run stops inside bucket 4 with a failing probe.
+	r.commit(4, probe(false), nil, nil, true)
+	var got []string
+	for _, s := range r.comps[0].samples {
+		got = append(got, r.cfg.Rules.state(s, math.NaN()))
+	}
+	if strings.Join(got, ",") != "healthy,healthy,healthy,down,down" {
+		t.Errorf("states %v", got)
+	}
+	if mergeProbes(fProbed|fHealthOK, fProbed) != fProbed || mergeProbes(fProbed|fHealthOK, 0) != fProbed|fHealthOK ||
+		mergeProbes(fReadyProbed|fReadyOK, fReadyProbed|fReadyOK) != fReadyProbed|fReadyOK {
+		t.Error("mergeProbes")
 	}
 }

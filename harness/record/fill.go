@@ -165,7 +165,7 @@ func (r *Recorder) Fill(res *result.Result) {
 
 	// Cascade.
 	res.Cascade = res.Cascade[:0]
-	for _, st := range cascade(names, states, refs, spans, bms) {
+	for _, st := range cascade(names, states, refs, spans, bms, rules.RecoverBuckets) {
 		res.Cascade = append(res.Cascade, result.CascadeStep{Component: st.component, AtMs: int64(st.bucket) * bms, Cause: st.cause, Edge: st.edge})
 	}
 
@@ -257,41 +257,68 @@ func (r *Recorder) Fill(res *result.Result) {
 
 	// Monitoring: what it saw vs the out-of-band view.
 	if m := r.cfg.Monitoring; m != nil {
-		mon := &result.Monitoring{Component: m.Component, SawUnhealthy: make([]int, n), TrueUnhealthy: make([]int, n)}
-		agree, answered, missed := 0, 0, 0
-		for b := 0; b < n; b++ {
-			saw := -1
-			if b < len(r.monitor) {
-				saw = int(r.monitor[b])
-			}
-			truth := 0
-			for _, name := range names {
-				if name == m.Component {
-					continue
-				}
-				if b < len(states[name]) && unhealthy(states[name][b]) {
-					truth++
-				}
-			}
-			mon.SawUnhealthy[b], mon.TrueUnhealthy[b] = saw, truth
-			if saw < 0 {
-				mon.DarkBuckets++
-				if truth > 0 {
-					missed++
-				}
-				continue
-			}
-			answered++
-			if saw == truth {
-				agree++
-			} else if saw < truth {
-				missed++
+		res.Monitoring = r.compareMonitoring(m.Component, names, states, n)
+	}
+}
+
+// MonitoringRule documents the monitoring comparison.
+const MonitoringRule = "per bucket: saw = components monitoring's GET /status called unhealthy (-1: no answer within the probe timeout, dark); true = components the recorder found degraded or down, counted over the components monitoring reports on (all watched components, monitoring excluded, if their names do not match); a bucket agrees when both name the same components"
+
+func (r *Recorder) compareMonitoring(self string, names []string, states map[string][]string, n int) *result.Monitoring {
+	mon := &result.Monitoring{Component: self, SawUnhealthy: make([]int, n), TrueUnhealthy: make([]int, n), Rule: MonitoringRule}
+	scope := map[int]bool{}
+	for i := range r.monKnown {
+		scope[i] = true
+	}
+	if len(scope) == 0 {
+		for i, name := range names {
+			if name != self {
+				scope[i] = true
 			}
 		}
-		mon.Summary = fmt.Sprintf("monitoring %s was dark (no answer) in %d of %d buckets; when it answered it agreed with the recorder's out-of-band count of unhealthy components in %d of %d buckets; in %d buckets it showed fewer unhealthy components than there were (or nothing, while dark)",
-			m.Component, mon.DarkBuckets, n, agree, answered, missed)
-		res.Monitoring = mon
 	}
+	agree, answered, missedDark, missedLive := 0, 0, 0, 0
+	for b := 0; b < n; b++ {
+		saw := -1
+		if b < len(r.monitor) {
+			saw = int(r.monitor[b])
+		}
+		truth := map[int]bool{}
+		for i := range scope {
+			if st := states[names[i]]; b < len(st) && unhealthy(st[b]) {
+				truth[i] = true
+			}
+		}
+		mon.SawUnhealthy[b], mon.TrueUnhealthy[b] = saw, len(truth)
+		if saw < 0 {
+			mon.DarkBuckets++
+			if len(truth) > 0 {
+				missedDark++
+			}
+			continue
+		}
+		answered++
+		said := map[int]bool{}
+		if b < len(r.monBad) {
+			for _, i := range r.monBad[b] {
+				said[int(i)] = true
+			}
+		}
+		same := len(said) == len(truth)
+		for i := range truth {
+			if !said[i] {
+				same = false
+				missedLive++
+				break
+			}
+		}
+		if same {
+			agree++
+		}
+	}
+	mon.Summary = fmt.Sprintf("%s answered in %d of %d buckets (dark in %d; in %d dark buckets components were in fact unhealthy); when it answered, it named the same unhealthy components as the recorder's out-of-band view in %d of %d buckets and missed a truly unhealthy component in %d",
+		self, answered, n, mon.DarkBuckets, missedDark, agree, answered, missedLive)
+	return mon
 }
 
 func num(f float32) float64 {

@@ -11,7 +11,8 @@ import (
 // MonitorView is what the in-band monitoring component said at one moment.
 type MonitorView struct {
 	Unhealthy []string // component names it reported not healthy, sorted
-	Known     int      // components it reported on
+	Names     []string // every component it reported on, sorted
+	Known     int      // len(Names)
 }
 
 // ParseMonitorStatus decodes the monitoring service's GET /status answer.
@@ -55,11 +56,13 @@ func ParseMonitorStatus(b []byte) (MonitorView, error) {
 	}
 	for name, healthy := range entries {
 		v.Known++
+		v.Names = append(v.Names, name)
 		if !healthy {
 			v.Unhealthy = append(v.Unhealthy, name)
 		}
 	}
 	sort.Strings(v.Unhealthy)
+	sort.Strings(v.Names)
 	return v, nil
 }
 

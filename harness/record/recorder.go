@@ -105,7 +105,13 @@ type component struct {
 	Target
 	samples []sample
 	prev    *cumulative
+	// carry: probe flags taken at the last bucket boundary; they describe
+	// the start of the next bucket (see commit).
+	carry    uint8
+	hasCarry bool
 }
+
+const probeFlags = fProbed | fHealthOK | fReadyProbed | fReadyOK
 
 type edge struct {
 	Edge
@@ -126,7 +132,14 @@ type Recorder struct {
 	byName  map[string]*component
 	edges   []*edge
 	monitor []int16 // per bucket: components monitoring reported unhealthy; -1 dark
-	nb      int     // buckets closed
+	// monBad: per bucket, the watched components monitoring called
+	// unhealthy (indexes into comps); monKnown: every watched component
+	// monitoring ever reported on.
+	monBad   [][]uint16
+	monKnown map[int]bool
+	monCarry *MonitorView // monitoring's answer at the last boundary
+	monHas   bool
+	nb       int // buckets closed
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -196,7 +209,7 @@ func (r *Recorder) Start(ctx context.Context) error {
 	ctx, r.cancel = context.WithCancel(ctx)
 	r.done = make(chan struct{})
 	// Baseline: counters at the epoch, so bucket 0 holds only its own traffic.
-	r.scrapeAll(ctx, -1)
+	r.scrapeAll(ctx, -1, false)
 	go r.loop(ctx)
 	return nil
 }
@@ -221,17 +234,18 @@ func (r *Recorder) loop(ctx context.Context) {
 		case <-ctx.Done():
 			// Close the partial bucket with a last sample on a fresh context.
 			cctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProbeTimeout)
-			r.scrapeAll(cctx, b)
+			r.scrapeAll(cctx, b, true)
 			cancel()
 			return
 		case <-t.C:
 		}
-		r.scrapeAll(ctx, b)
+		r.scrapeAll(ctx, b, false)
 	}
 }
 
-// scrapeAll samples everything for bucket b (b = -1: baseline only).
-func (r *Recorder) scrapeAll(ctx context.Context, b int) {
+// scrapeAll samples everything at the end of bucket b (b = -1: the epoch);
+// final: the run stopped inside bucket b.
+func (r *Recorder) scrapeAll(ctx context.Context, b int, final bool) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ProbeTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -240,7 +254,7 @@ func (r *Recorder) scrapeAll(ctx context.Context, b int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cum, s := r.observe(ctx, c.Target, b >= 0)
+			cum, s := r.observe(ctx, c.Target, true)
 			results[i] = observation{cum, s}
 		}()
 	}
@@ -255,8 +269,8 @@ func (r *Recorder) scrapeAll(ctx context.Context, b int) {
 			}
 		}()
 	}
-	mon := int16(-1)
-	if m := r.cfg.Monitoring; m != nil && b >= 0 {
+	var mon *MonitorView
+	if m := r.cfg.Monitoring; m != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -265,12 +279,12 @@ func (r *Recorder) scrapeAll(ctx context.Context, b int) {
 				return
 			}
 			if v, err := ParseMonitorStatus(body); err == nil {
-				mon = int16(len(v.Unhealthy))
+				mon = &v
 			}
 		}()
 	}
 	wg.Wait()
-	r.commit(b, results, tox, mon)
+	r.commit(b, results, tox, mon, final)
 }
 
 // observation is one component's scrape and probe for a bucket.
@@ -279,15 +293,33 @@ type observation struct {
 	s   sample
 }
 
-// commit stores bucket b: obs is indexed like r.comps; tox may be nil; mon is
-// the count of components monitoring called unhealthy (-1 dark).
-func (r *Recorder) commit(b int, results []observation, tox map[string][2]float64, mon int16) {
+// commit stores what was observed at the end of bucket b: obs is indexed
+// like r.comps; tox may be nil; mon is what monitoring answered (nil: it did
+// not answer, dark).
+//
+// Counters are deltas over bucket b. Probes and monitoring's answer are
+// instants at the boundary, so they describe the start of bucket b+1: bucket
+// b gets the ones taken at its own start (carried from the previous call).
+// A fault applied just before a boundary therefore cannot show up in the
+// bucket before it took effect. The last, partial bucket (final) also counts
+// the probe taken when the run stopped: a failure in either fails it.
+func (r *Recorder) commit(b int, results []observation, tox map[string][2]float64, mon *MonitorView, final bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := range results {
 		rs := results[i]
 		c := r.comps[i]
 		s := rs.s
+		now := s.flags & probeFlags
+		use := now
+		if c.hasCarry {
+			use = c.carry
+			if final {
+				use = mergeProbes(c.carry, now)
+			}
+		}
+		s.flags = s.flags&^probeFlags | use
+		c.carry, c.hasCarry = now, true
 		if rs.cum != nil {
 			if c.prev != nil {
 				fillDelta(&s, c.prev, rs.cum)
@@ -322,12 +354,64 @@ func (r *Recorder) commit(b int, results []observation, tox map[string][2]float6
 	if b >= 0 {
 		for len(r.monitor) <= b {
 			r.monitor = append(r.monitor, -1)
+			r.monBad = append(r.monBad, nil)
 		}
-		r.monitor[b] = mon
+		seen := mon
+		if r.monHas {
+			seen = r.monCarry
+			if final && mon == nil {
+				seen = nil
+			}
+		}
+		if seen != nil {
+			mon := seen
+			r.monitor[b] = int16(min(len(mon.Unhealthy), math.MaxInt16))
+			if r.monKnown == nil {
+				r.monKnown = map[int]bool{}
+			}
+			for _, name := range mon.Names {
+				if i, ok := r.index(name); ok {
+					r.monKnown[i] = true
+				}
+			}
+			var bad []uint16
+			for _, name := range mon.Unhealthy {
+				if i, ok := r.index(name); ok {
+					bad = append(bad, uint16(i))
+				}
+			}
+			r.monBad[b] = bad
+		}
 		if b+1 > r.nb {
 			r.nb = b + 1
 		}
 	}
+	if r.cfg.Monitoring != nil {
+		r.monCarry, r.monHas = mon, true
+	}
+}
+
+// mergeProbes combines two probe flag sets: probed if either was; passing
+// only if every probe taken passed.
+func mergeProbes(a, b uint8) uint8 {
+	out := (a | b) & (fProbed | fReadyProbed)
+	if out&fProbed != 0 && (a&fProbed == 0 || a&fHealthOK != 0) && (b&fProbed == 0 || b&fHealthOK != 0) {
+		out |= fHealthOK
+	}
+	if out&fReadyProbed != 0 && (a&fReadyProbed == 0 || a&fReadyOK != 0) && (b&fReadyProbed == 0 || b&fReadyOK != 0) {
+		out |= fReadyOK
+	}
+	return out
+}
+
+// index finds a watched component by name.
+func (r *Recorder) index(name string) (int, bool) {
+	for i, c := range r.comps {
+		if c.Name == name {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 func (e *edge) at(b int) *edgeSample {

@@ -298,6 +298,7 @@ type Monitoring struct {
 	TrueUnhealthy []int  `json:"true_unhealthy"`
 	DarkBuckets   int    `json:"dark_buckets"`
 	Summary       string `json:"summary"`
+	Rule          string `json:"rule,omitempty"` // how saw/true were counted
 }
 
 // CascadeStep: Component degraded at AtMs (from run start), after Cause, along Edge.
