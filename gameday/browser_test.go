@@ -108,13 +108,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	}()
 
 	// The token once in the URL; the page redirects to / with a cookie.
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(f.srv.URL+"/?token="+f.con.Token()),
-		chromedp.WaitVisible(`body[data-ready="1"]`),
-		chromedp.WaitVisible(`#conn.live`),
-	)
-	if err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/?token="+f.con.Token())); err != nil {
 		t.Fatalf("open console: %v", err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	err := chromedp.Do(wctx, chromedp.WaitVisible(`body[data-ready="1"]`), chromedp.WaitVisible(`#conn.live`))
+	wcancel()
+	if err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " ready=" + document.body.dataset.ready + " conn=" + document.getElementById("conn").textContent + " toast=" + document.getElementById("toast").textContent`))
+		mu.Lock()
+		t.Fatalf("console did not come up: %v; page: %s; console: %v", err, page, problems)
 	}
 	loc, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
 	if err != nil || strings.Contains(loc, "token") {

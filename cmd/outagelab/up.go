@@ -8,13 +8,10 @@ import (
 	stdlog "log"
 	"log/slog"
 	"os"
-	"regexp"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/goccy/go-yaml"
 	"github.com/spf13/cobra"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
@@ -182,38 +179,12 @@ func printEndpoints(w io.Writer, env *harness.Env) {
 	tw.Flush()
 }
 
-var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\]`)
-
-// loadTopologyFile reads a user topology: strict YAML (unknown keys are
-// errors, with line:col) into topology.Topology, then its validation, every
-// error at once.
+// loadTopologyFile reads a user topology with harness/topology's loader:
+// strict YAML, every error at once as file:line:col: field.path: message.
 func loadTopologyFile(path string) (*topology.Topology, error) {
-	b, err := os.ReadFile(path)
+	t, err := topology.LoadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("topology: %w", err)
+		return nil, withCode(2, err)
 	}
-	if len(b) > 1<<20 {
-		return nil, fmt.Errorf("%s: topology file larger than 1 MiB", path)
-	}
-	var t topology.Topology
-	if err := yaml.UnmarshalWithOptions(b, &t, yaml.Strict()); err != nil {
-		msg := yaml.FormatError(err, false, false)
-		if m := yamlPos.FindStringSubmatch(msg); m != nil {
-			msg = m[1] + ":" + m[2] + ": " + strings.TrimSpace(msg[len(m[0]):])
-		}
-		return nil, fmt.Errorf("%s:%s", path, msg)
-	}
-	for _, e := range t.Edges {
-		if e != nil && e.Name == "" {
-			e.Name = topology.EdgeName(e.From, e.To)
-		}
-	}
-	if err := t.Validate(); err != nil {
-		var lines []string
-		for _, l := range strings.Split(err.Error(), "\n") {
-			lines = append(lines, path+": "+l)
-		}
-		return nil, errors.New(strings.Join(lines, "\n"))
-	}
-	return &t, nil
+	return t, nil
 }
