@@ -112,7 +112,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("open console: %v", err)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-	err := chromedp.Do(wctx, chromedp.WaitVisible(`body[data-ready="1"]`), chromedp.WaitVisible(`#conn.live`))
+	err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)), chromedp.WaitVisible(chromedp.CSS(`#conn.live`)))
 	wcancel()
 	if err != nil {
 		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " ready=" + document.body.dataset.ready + " conn=" + document.getElementById("conn").textContent + " toast=" + document.getElementById("toast").textContent`))
@@ -130,13 +130,13 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Inject: latency (the default kind) on one picked edge, 300 ms.
 	err = chromedp.Do(ctx,
-		chromedp.SetValue(`#who`, "browser-facilitator"),
-		chromedp.SetValue(`#edges`, "front__store"),
-		chromedp.SetValue(`#param-latency`, "300ms"),
-		chromedp.Click(`#apply`),
-		chromedp.WaitVisible(`#faults tr[data-kind="latency"]`),
-		chromedp.WaitVisible(`#health [data-component="store"] .f`),
-		chromedp.WaitVisible(`#timeline li[data-kind="fault_applied"]`),
+		chromedp.SetValue(chromedp.CSS(`#who`), "browser-facilitator"),
+		chromedp.SetValue(chromedp.CSS(`#edges`), "front__store"),
+		chromedp.SetValue(chromedp.CSS(`#param-latency`), "300ms"),
+		chromedp.Click(chromedp.CSS(`#apply`)),
+		chromedp.WaitVisible(chromedp.CSS(`#faults tr[data-kind="latency"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#health [data-component="store"] .f`)),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-kind="fault_applied"]`)),
 	)
 	if err != nil {
 		t.Fatalf("inject from the palette: %v", err)
@@ -151,12 +151,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	if a := f.env.Faults.Active(); len(a) != 1 || a[0].Labels["by"] != "browser-facilitator" {
 		t.Errorf("active faults %+v: want one, by browser-facilitator", a)
 	}
-	if err := chromedp.Do(ctx, chromedp.SetValue(`#note`, "latency on store injected from the browser"),
-		chromedp.Click(`#addnote`), chromedp.WaitVisible(`#notes li`)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#note`), "latency on store injected from the browser"),
+		chromedp.Click(chromedp.CSS(`#addnote`)), chromedp.WaitVisible(chromedp.CSS(`#notes li`))); err != nil {
 		t.Fatalf("note: %v", err)
 	}
 	time.Sleep(1200 * time.Millisecond) // a few live updates with the fault on, for the screenshot
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.scrollTo(0, 0), true`)); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
@@ -168,9 +171,9 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// HALT from the page.
 	err = chromedp.Do(ctx,
-		chromedp.Click(`#halt`),
-		chromedp.WaitVisible(`#timeline li[data-kind="halt"]`),
-		chromedp.WaitNotPresent(`#faults tr`),
+		chromedp.Click(chromedp.CSS(`#halt`)),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-kind="halt"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#faults tr`)),
 	)
 	if err != nil {
 		t.Fatalf("HALT from the page: %v", err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/outagelab/outagelab/gameday"
 	"github.com/outagelab/outagelab/harness"
+	"github.com/outagelab/outagelab/harness/faults"
 	"github.com/outagelab/outagelab/harness/topology"
 	"github.com/outagelab/outagelab/reports/result"
 	"github.com/outagelab/outagelab/scenarios"
@@ -69,7 +70,7 @@ type fixture struct {
 	out string
 }
 
-func start(t *testing.T) *fixture {
+func start(t *testing.T, mods ...func(*gameday.Options)) *fixture {
 	t.Helper()
 	needRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -84,13 +85,17 @@ func start(t *testing.T) *fixture {
 		}
 	})
 	out := t.TempDir()
-	con, err := gameday.New(gameday.Options{Env: env, Out: out, Bucket: 250 * time.Millisecond,
+	opts := gameday.Options{Env: env, Out: out, Bucket: 250 * time.Millisecond,
 		Resolve: func(name string) (*scenarios.Scenario, error) {
 			if name == "two-phase" {
 				return twoPhase(), nil
 			}
 			return nil, errors.New("no scenario " + name)
-		}})
+		}}
+	for _, m := range mods {
+		m(&opts)
+	}
+	con, err := gameday.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,6 +471,13 @@ func TestScenarioPauseResumeSkip(t *testing.T) {
 	if s := f.con.State().Scenario; s.Phase != 1 || !s.InPhase || s.ElapsedMs < (10*time.Minute).Milliseconds() {
 		t.Errorf("after skip: %+v", s)
 	}
+	// A scenario's fault can be removed by hand (its id has a slash).
+	if code, b := f.call(t, "DELETE", "/api/faults/sc-side-down/0", "", nil, nil); code != http.StatusOK {
+		t.Fatalf("remove the scenario's fault: %d %v", code, b)
+	}
+	if left := f.toxics(t); len(left) != 0 {
+		t.Fatalf("after removing the phase's fault: %v", left)
+	}
 	code, body = f.call(t, "POST", "/api/halt", "", nil, nil)
 	if code != http.StatusOK || body["scenario_stopped"] != "two-phase" {
 		t.Fatalf("halt: %d %v", code, body)
@@ -637,4 +649,95 @@ func TestSSE(t *testing.T) {
 	if healthy == 0 {
 		t.Errorf("no component healthy in the live view: %+v", last.Health)
 	}
+}
+
+// TestHaltFallbackResetsProxies forces HALT's fallback (no grace for clean
+// removal): every proxy is reset at once, and the clean removal that goes
+// on in the background still leaves the applier empty.
+func TestHaltFallbackResetsProxies(t *testing.T) {
+	f := start(t, func(o *gameday.Options) { o.HaltGrace = time.Nanosecond })
+	for _, req := range []map[string]any{
+		{"kind": "latency", "selector": map[string]any{"edges": []string{"*"}}, "params": map[string]any{"latency": "1s"}},
+		{"kind": "down", "selector": map[string]any{"to": "side"}},
+	} {
+		if code, b := f.call(t, "POST", "/api/faults", "", req, nil); code != http.StatusCreated {
+			t.Fatalf("apply: %d %v", code, b)
+		}
+	}
+	code, body := f.call(t, "POST", "/api/halt", "", nil, nil)
+	if code != http.StatusOK || body["proxies_reset"] != true {
+		t.Fatalf("halt: %d %v", code, body)
+	}
+	if left := f.toxics(t); len(left) != 0 {
+		t.Fatalf("after HALT with reset: %v", left)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(f.env.Faults.Active()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("applier still holds %d faults", len(f.env.Faults.Active()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The console works on afterwards.
+	if code, b := f.call(t, "POST", "/api/faults", "", map[string]any{"kind": "latency", "selector": map[string]any{"to": "store"}, "params": map[string]any{"latency": "5ms"}}, nil); code != http.StatusCreated {
+		t.Fatalf("apply after fallback halt: %d %v", code, b)
+	}
+}
+
+// BenchmarkHalt measures POST /api/halt with a latency fault on every edge
+// and a paused component (the budget: every fault gone within 1 s).
+func BenchmarkHalt(b *testing.B) {
+	needRedis(b)
+	ctx := context.Background()
+	env, err := harness.Up(ctx, harness.Options{Runtime: "local", Topology: miniTopology(), LogDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer env.Close(ctx)
+	con, err := gameday.New(gameday.Options{Env: env})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := con.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer con.Finish(ctx, "benchmark over")
+	srv := httptest.NewServer(con.Handler())
+	defer srv.Close()
+	for b.Loop() {
+		b.StopTimer()
+		for _, r := range []gameday.FaultRequest{
+			{Kind: "latency", Selector: selector(`{"edges":["*"]}`), Params: json.RawMessage(`{"latency":"500ms"}`)},
+			{Kind: "pause", Selector: selector(`{"components":["side"]}`)},
+		} {
+			if _, err := con.ApplyFault(ctx, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		req, _ := http.NewRequest("POST", srv.URL+"/api/halt", nil)
+		req.Header.Set("Authorization", "Bearer "+con.Token())
+		b.StartTimer()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		b.StopTimer()
+		if resp.StatusCode != 200 || len(env.Faults.Active()) != 0 {
+			b.Fatalf("halt: %d, %d faults left", resp.StatusCode, len(env.Faults.Active()))
+		}
+		b.StartTimer()
+	}
+}
+
+func selector(js string) (s faults.Selector) {
+	if err := json.Unmarshal([]byte(js), &s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func selectorTo(component string) (s faults.Selector) {
+	s.To = component
+	return s
 }

@@ -205,9 +205,14 @@ func (c *Console) Play(ctx context.Context, req PlayRequest) (*ScenarioView, err
 		state: ScenarioPlaying, since: time.Now()}
 	c.player = p
 	c.mu.Unlock()
+	policy := ""
+	if pr := s.Policy.Preset; pr != "" && pr != c.opts.Policy && !(pr == "fragile" && c.opts.Policy == "") {
+		policy = fmt.Sprintf("; the scenario asks for the %s policy but plays on the running topology as it is", pr)
+	}
 	c.record(AuditEntry{Who: who, Holder: c.opts.Holder, Action: "scenario_play", OK: true,
-		Message: fmt.Sprintf("play scenario %s (%d phases, %s at %gx)", s.Name, len(plan.Phases), plan.Total.Round(time.Second), plan.Scale),
-		Detail:  map[string]any{"scenario": s.Name, "time_scale": plan.Scale, "phases": len(plan.Phases)}})
+		Message: fmt.Sprintf("play scenario %s (%d phases, %s at %gx; its warm-up, steady state and hypotheses are not played%s)",
+			s.Name, len(plan.Phases), plan.Total.Round(time.Second), plan.Scale, policy),
+		Detail: map[string]any{"scenario": s.Name, "time_scale": plan.Scale, "phases": len(plan.Phases)}})
 	go c.play(pctx, p)
 	v := c.scenarioView()
 	return v, nil

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -159,7 +160,7 @@ func runGameday(ctx context.Context, stdout, stderr io.Writer, topo *topology.To
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	url := "http://" + ln.Addr().String() + "/"
+	url := "http://" + consoleHost(ln.Addr()) + "/"
 	fmt.Fprintf(stdout, "console: %s?token=%s\n", url, con.Token())
 	fmt.Fprintf(stdout, "token: %s\n", con.Token())
 	fmt.Fprintf(stdout, "halt from another terminal: outagelab halt --url %s --token %s\n", url, con.Token())
@@ -207,4 +208,17 @@ func writeTokenFile(path, token string) error {
 		return fmt.Errorf("--token-file: %w", err)
 	}
 	return fh.Close()
+}
+
+// consoleHost is the listener's address as a browser on this host reaches
+// it: an unspecified address (0.0.0.0, ::) is shown as 127.0.0.1.
+func consoleHost(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if ta.IP == nil || ta.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+	}
+	return ta.String()
 }
