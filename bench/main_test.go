@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,24 @@ import (
 // child's memory from outside: a fresh process holding nothing but the
 // harness.
 const childEnv = "OUTAGELAB_BENCH_CHILD"
+
+// memProfileEnv, set to a file, makes a child write a heap profile once its
+// topology is up (where the harness's memory goes:
+// `go tool pprof -sample_index=inuse_space FILE`).
+const memProfileEnv = "OUTAGELAB_BENCH_MEMPROFILE"
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
+}
 
 // childPrepare lets a runtime prepare before the timer starts (the docker
 // runtime builds or finds its images); registered by build-tagged files.
@@ -89,6 +109,12 @@ func runChild(spec string, stdin io.Reader, stdout io.Writer) error {
 	}
 	rep := childReport{Runtime: rt, Regions: n, Components: len(topo.Components), Edges: len(topo.Edges),
 		UpSeconds: time.Since(start).Seconds(), Ready: rec.snapshot()}
+	if p := os.Getenv(memProfileEnv); p != "" {
+		if err := writeHeapProfile(p); err != nil {
+			_ = env.Close(ctx)
+			return err
+		}
+	}
 	enc := json.NewEncoder(stdout)
 	if err := enc.Encode(rep); err != nil {
 		_ = env.Close(ctx)

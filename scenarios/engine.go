@@ -717,15 +717,24 @@ func (r *runner) cleanup(ctx context.Context) error {
 		}
 		done := make(chan error, 1)
 		go func() { done <- r.env.Close(cctx) }()
+		// A teardown problem is reported loudly (event, status reason,
+		// log) but does not overturn what the run measured; a fault that
+		// could not be removed does (above), since it taints the system.
+		var terr error
 		select {
-		case err := <-done:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("teardown: %w", err))
-				r.event("error", "teardown: %v", err)
-			}
+		case terr = <-done:
 		case <-time.After(3 * time.Minute):
-			errs = append(errs, errors.New("teardown did not finish within 3 minutes; run `outagelab cleanup`"))
-			r.event("error", "teardown hung; leftovers may remain: run `outagelab cleanup`")
+			terr = errors.New("teardown did not finish within 3 minutes; run `outagelab cleanup`")
+		}
+		if terr != nil {
+			r.event("error", "teardown: %v", terr)
+			r.log.Error("teardown problem", "err", terr)
+			r.mu.Lock()
+			if r.res.Status.Reason != "" {
+				r.res.Status.Reason += "; "
+			}
+			r.res.Status.Reason += "teardown: " + terr.Error()
+			r.mu.Unlock()
 		}
 	}
 	r.progress.done()

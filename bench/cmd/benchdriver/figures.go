@@ -73,13 +73,13 @@ var Runs = []Run{
 		Why: "fault API call → effect seen by a client, and halting a storefront-wide phase, on the running local storefront"},
 	{Name: "bench-overhead", Pkg: "./bench", Bench: "^BenchmarkRequestPath$", Benchtime: "3000x",
 		Why: "a request direct vs through Toxiproxy alone vs through the harness's topology"},
-	{Name: "bench-scale", Pkg: "./bench", Bench: "^Benchmark(ScaleUp|ComponentStart)$", Benchtime: "1x",
+	{Name: "bench-scale", Pkg: "./bench", Bench: "^Benchmark(ScaleUp|ComponentStart)$", Benchtime: "3x",
 		Why: "scale curve (1, 2, 4 regions) of the local runtime: time to healthy, harness and component memory; per-component start times"},
 	{Name: "bench-run", Pkg: "./bench", Bench: "^BenchmarkRunMemory$", Benchtime: "1x",
 		Why: "harness and per-component memory during a real `outagelab run` under load (local runtime)"},
 	{Name: "docker", Pkg: "./harness/docker", Bench: "^Benchmark(StorefrontUp|UserTopologyUp)$", Benchtime: "1x", Docker: true,
 		Why: "the storefront healthy in Docker, images present"},
-	{Name: "bench-scale-docker", Pkg: "./bench", Bench: "^BenchmarkScaleUpDocker$", Benchtime: "1x", Docker: true,
+	{Name: "bench-scale-docker", Pkg: "./bench", Bench: "^BenchmarkScaleUpDocker$", Benchtime: "2x", Docker: true,
 		Why: "scale curve (1, 2, 4 regions) of the docker runtime"},
 }
 
