@@ -61,17 +61,18 @@ func (s scratchSpec) dockerfile() string {
 	return b.String()
 }
 
-// ContentHash is the short hex SHA-256 of the given parts, each length-prefixed
-// so that moving bytes between parts changes the hash.
+// ContentHash is the short hex SHA-256 over each part's length and own
+// SHA-256, so that moving bytes between parts changes the hash. Parts are
+// streamed: a 40 MB binary is hashed without being held in memory.
 func ContentHash(parts ...io.Reader) (string, error) {
 	h := sha256.New()
 	for _, p := range parts {
-		var buf bytes.Buffer
-		if _, err := io.Copy(&buf, p); err != nil {
+		ph := sha256.New()
+		n, err := io.Copy(ph, p)
+		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "%d:", buf.Len())
-		h.Write(buf.Bytes())
+		fmt.Fprintf(h, "%d:%x;", n, ph.Sum(nil))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
@@ -79,14 +80,15 @@ func ContentHash(parts ...io.Reader) (string, error) {
 // ensureScratch builds a FROM scratch image holding one binary unless an
 // image with the same content hash already carries the tag.
 func ensureScratch(ctx context.Context, o *Options, s scratchSpec) (ref, source string, err error) {
-	bin, err := os.ReadFile(s.binary)
+	f, err := os.Open(s.binary)
 	if err != nil {
 		return "", "", fmt.Errorf("read binary: %w", err)
 	}
 	df := s.dockerfile()
-	hash, err := ContentHash(strings.NewReader(df), bytes.NewReader(bin))
+	hash, err := ContentHash(strings.NewReader(df), f)
+	f.Close()
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("hash %s: %w", s.binary, err)
 	}
 	tag := s.tag
 	if tag == "" {
@@ -102,6 +104,10 @@ func ensureScratch(ctx context.Context, o *Options, s scratchSpec) (ref, source 
 		return ref, "present", nil
 	}
 	start := time.Now()
+	bin, err := os.ReadFile(s.binary) // only when a build is needed
+	if err != nil {
+		return "", "", fmt.Errorf("read binary: %w", err)
+	}
 	buildCtx, err := tarContext(map[string][]byte{"Dockerfile": []byte(df), s.name: bin})
 	if err != nil {
 		return "", "", err
