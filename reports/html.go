@@ -7,7 +7,9 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +68,7 @@ type page struct {
 	Blast                      []result.BlastRadius
 	Load                       []kv
 	Events                     []eventView
+	Timeline                   template.HTML
 	Notes                      []noteView
 }
 
@@ -129,7 +132,7 @@ type monView struct {
 	Summary, Component, Dark string
 }
 
-type eventView struct{ At, Kind, Message, Actor string }
+type eventView struct{ At, Kind, Message, Actor, Class string }
 
 type noteView struct{ At, Author, Role, Text string }
 
@@ -305,8 +308,9 @@ func buildPage(r *result.Result) *page {
 		p.Environment = append(p.Environment, kv{"image " + k, e.Images[k]})
 	}
 	for _, ev := range r.Events {
-		p.Events = append(p.Events, eventView{At: fmtOffsetMs(ev.At.Sub(r.StartedAt)), Kind: ev.Kind, Message: ev.Message, Actor: ev.Actor})
+		p.Events = append(p.Events, eventView{At: fmtOffsetMs(ev.At.Sub(r.StartedAt)), Kind: ev.Kind, Message: ev.Message, Actor: ev.Actor, Class: eventClass(ev)})
 	}
+	p.Timeline = eventTimeline("timeline", r.Events, tl)
 	for _, nt := range r.Notes {
 		p.Notes = append(p.Notes, noteView{At: fmtOffset(nt.At.Sub(r.StartedAt)), Author: nt.Author, Role: nt.Role, Text: nt.Text})
 	}
@@ -368,13 +372,30 @@ func buildJourneyCharts(p *page, r *result.Result, tl timeline) {
 		byName[j.Name] = append(byName[j.Name], j)
 		byRegion[j.Region] = append(byRegion[j.Region], j)
 	}
+	// One colour per region and per journey on every chart, so a colour
+	// means the same thing from card to card.
+	regionCls, nameCls := map[string]string{}, map[string]string{}
+	for _, reg := range r.Topology.Regions {
+		if _, ok := byRegion[reg]; ok {
+			regionCls[reg] = fmt.Sprintf("s%d", len(regionCls)%8)
+		}
+	}
+	for _, reg := range regions {
+		if _, ok := regionCls[reg]; !ok {
+			regionCls[reg] = fmt.Sprintf("s%d", len(regionCls)%8)
+		}
+	}
+	for i, name := range names {
+		nameCls[name] = fmt.Sprintf("s%d", i%8)
+	}
 	windows := windowNames(r)
 	per := fmt.Sprintf("%s buckets", bucketDur(r)*time.Duration(g))
 	for k, name := range names {
-		js := byName[name]
+		js := append([]result.Journey(nil), byName[name]...)
+		sort.SliceStable(js, func(a, b int) bool { return regionCls[js[a].Region] < regionCls[js[b].Region] })
 		var succ, p99 []line
-		for i, j := range js {
-			cls := fmt.Sprintf("s%d", i%8)
+		for _, j := range js {
+			cls := regionCls[j.Region]
 			succ = append(succ, line{name: j.Region, class: cls, vals: ratioSeries(j.OKSeries, j.AttemptsSeries, tl.n, g)})
 			p99 = append(p99, line{name: j.Region, class: cls, vals: maxSeries(j.P99Ms, j.AttemptsSeries, tl.n, g)})
 		}
@@ -391,8 +412,8 @@ func buildJourneyCharts(p *page, r *result.Result, tl timeline) {
 		js := byRegion[reg]
 		var succ, p99 []line
 		var okAll, attAll []int64
-		for i, j := range js {
-			cls := fmt.Sprintf("s%d", i%8)
+		for _, j := range js {
+			cls := nameCls[j.Name]
 			succ = append(succ, line{name: j.Name, class: cls, vals: ratioSeries(j.OKSeries, j.AttemptsSeries, tl.n, g)})
 			p99 = append(p99, line{name: j.Name, class: cls, vals: maxSeries(j.P99Ms, j.AttemptsSeries, tl.n, g)})
 			okAll = addInts(okAll, j.OKSeries, tl.n)
@@ -527,9 +548,8 @@ func buildEdges(p *page, r *result.Result) {
 	for _, e := range es {
 		// Bars show the excess over 1× (no retries), on one scale.
 		ev := edgeView{Name: e.Name, From: e.From, To: e.To, Amp: fmt.Sprintf("%.2f×", e.RetryAmplification), Hot: peakAmp(e) >= 1.5}
-		if maxAmp > 1 {
-			ev.Pct = 100 * clamp01((e.RetryAmplification-1)/(maxAmp-1))
-		}
+		// The scale spans at least 1×–2×, so 1.02× draws a sliver, not a full bar.
+		ev.Pct = 100 * clamp01((e.RetryAmplification-1)/math.Max(maxAmp-1, 1))
 		if e.RetryAmplification == 0 {
 			ev.Amp = "–"
 		}
@@ -569,9 +589,84 @@ func fmtParams(m map[string]any) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s=%v", k, m[k])
+		fmt.Fprintf(&b, "%s=%s", k, fmtParam(m[k]))
 	}
 	return b.String()
+}
+
+// fmtParam formats one fault parameter for people: floats to 4 significant
+// digits, long lists summarised (a retry storm's per-request schedule has
+// dozens of entries), nil as "–".
+func fmtParam(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "–"
+	case float64:
+		return fmtNum(x)
+	case float32:
+		return fmtNum(float64(x))
+	case []any:
+		if len(x) <= 6 {
+			parts := make([]string, len(x))
+			for i, e := range x {
+				parts[i] = fmtParam(e)
+			}
+			return "[" + strings.Join(parts, " ") + "]"
+		}
+		lo, hi, nums := math.Inf(1), math.Inf(-1), 0
+		for _, e := range x {
+			if f, ok := e.(float64); ok && !math.IsNaN(f) {
+				lo, hi, nums = math.Min(lo, f), math.Max(hi, f), nums+1
+			}
+		}
+		if nums == len(x) {
+			return fmt.Sprintf("[%d values, %s…%s]", len(x), fmtParam(lo), fmtParam(hi))
+		}
+		return fmt.Sprintf("[%s %s %s … %d values]", fmtParam(x[0]), fmtParam(x[1]), fmtParam(x[2]), len(x))
+	case map[string]any:
+		return "{" + fmtParams(x) + "}"
+	case string, bool, time.Duration, int, int64:
+		return fmt.Sprint(v)
+	}
+	// Typed slices (a Result built in memory rather than read from JSON).
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
+		xs := make([]any, rv.Len())
+		for i := range xs {
+			e := rv.Index(i).Interface()
+			if f, ok := toFloat(e); ok {
+				e = f
+			}
+			xs[i] = e
+		}
+		return fmtParam(xs)
+	}
+	return fmt.Sprint(v)
+}
+
+func fmtNum(x float64) string {
+	switch {
+	case x == math.Trunc(x) && math.Abs(x) < 1e15:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case math.Abs(x) >= 100:
+		return strconv.FormatFloat(x, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(x, 'g', 4, 64)
+}
+
+func toFloat(v any) (float64, bool) {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return rv.Float(), true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if _, isDur := v.(time.Duration); isDur {
+			return 0, false
+		}
+		return float64(rv.Int()), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return float64(rv.Uint()), true
+	}
+	return 0, false
 }
 
 func fmtOffsetMs(d time.Duration) string {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -43,7 +44,11 @@ func Markdown(w io.Writer, r *result.Result, o MarkdownOptions) error {
 			iheld++
 		}
 	}
-	fmt.Fprintf(b, " · invariants %d/%d held\n\n", iheld, len(r.Invariants))
+	if len(r.Invariants) == 0 {
+		b.WriteString(" · invariants not checked\n\n")
+	} else {
+		fmt.Fprintf(b, " · invariants %d/%d held\n\n", iheld, len(r.Invariants))
+	}
 
 	var meta []string
 	meta = append(meta, "scenario `"+mdCode(scenarioName(r))+"`")
@@ -144,10 +149,11 @@ func Markdown(w io.Writer, r *result.Result, o MarkdownOptions) error {
 
 type journeyRow struct {
 	name, region, run, worst, phase, p99 string
+	worstRate                            float64 // -1: no fault phase with attempts
 }
 
 // journeyFaultRows summarises each journey: the run's success rate and its
-// worst fault phase by success.
+// worst fault phase by success, the hardest hit first.
 func journeyFaultRows(r *result.Result) []journeyRow {
 	var rows []journeyRow
 	for _, j := range r.Journeys {
@@ -169,8 +175,16 @@ func journeyFaultRows(r *result.Result) []journeyRow {
 				row.worst, row.phase, row.p99 = pctStr(w.SuccessRate), p.Name, fmt.Sprintf("%.0f ms", w.P99Ms)
 			}
 		}
+		row.worstRate = best
 		rows = append(rows, row)
 	}
+	sort.SliceStable(rows, func(a, b int) bool {
+		ra, rb := rows[a].worstRate, rows[b].worstRate
+		if (ra < 0) != (rb < 0) {
+			return rb < 0
+		}
+		return ra < rb
+	})
 	return rows
 }
 

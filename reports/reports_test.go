@@ -229,8 +229,8 @@ func TestHTMLStructure(t *testing.T) {
 			t.Errorf("id %q used %d times", id, n)
 		}
 	}
-	// Heatmap, 6 journeys × 2 charts, 2 regions × 2 charts, graph, monitoring.
-	if want := 1 + 12 + 4 + 1 + 1; svgs != want {
+	// Heatmap, event timeline, 6 journeys × 2 charts, 2 regions × 2 charts, graph, monitoring.
+	if want := 1 + 1 + 12 + 4 + 1 + 1; svgs != want {
 		t.Errorf("%d SVG charts, want %d", svgs, want)
 	}
 	if paths < 50 || rects < 100 {

@@ -90,7 +90,9 @@ func (t timeline) bands(b *svgB, y0, y1 float64, labels bool) {
 			cls, f1(xa), f1(y0), f1(math.Max(xb-xa, 0.5)), f1(y1-y0), esc(p.Name), fmtOffset(p.StartedAt.Sub(t.start)), fmtOffset(p.EndedAt.Sub(t.start)))
 		if labels {
 			fmt.Fprintf(b, `<line class="phase-edge" x1="%s" x2="%s" y1="%s" y2="%s"/>`, f1(xa), f1(xa), f1(y0-14), f1(y1))
-			b.text(xa+3, y0-4, "phase-label", "start", p.Name)
+			if l := fitLabel(p.Name, xb-xa-4); l != "" {
+				b.text(xa+3, y0-4, "phase-label", "start", l)
+			}
 		}
 	}
 }
@@ -176,8 +178,11 @@ func heatmap(id string, comps []result.Component, tl timeline) template.HTML {
 			continue
 		}
 		xa, xb := tl.xt(p.StartedAt), tl.xt(p.EndedAt)
-		fmt.Fprintf(&b, `<rect class="phase-outline" x="%s" y="%s" width="%s" height="%s"/>`, f1(xa), f1(top-14), f1(math.Max(xb-xa, 0.5)), f1(rowH*float64(len(comps))+14))
-		fmt.Fprintf(&b, `<text x="%s" y="%s" class="phase-label">%s</text>`, f1(xa+3), f1(top-4), esc(p.Name))
+		fmt.Fprintf(&b, `<rect class="phase-outline" x="%s" y="%s" width="%s" height="%s"><title>phase %s: %s–%s</title></rect>`, f1(xa), f1(top-14), f1(math.Max(xb-xa, 0.5)), f1(rowH*float64(len(comps))+14),
+			esc(p.Name), fmtOffset(p.StartedAt.Sub(tl.start)), fmtOffset(p.EndedAt.Sub(tl.start)))
+		if l := fitLabel(p.Name, xb-xa-4); l != "" {
+			fmt.Fprintf(&b, `<text x="%s" y="%s" class="phase-label"><title>%s</title>%s</text>`, f1(xa+3), f1(top-4), esc(p.Name), esc(l))
+		}
 	}
 	tl.axis(&b, top+rowH*float64(len(comps))+2, top+rowH*float64(len(comps))+2)
 	return b.close()
