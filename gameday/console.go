@@ -149,7 +149,6 @@ type faultInfo struct {
 	phaseIdx int
 	applied  *faults.Applied
 	removed  bool
-	view     FaultView // set once Apply returned
 }
 
 // New prepares a console on opts.Env. Call Start to begin load and the live
@@ -549,12 +548,12 @@ func (c *Console) ApplyFault(ctx context.Context, req FaultRequest) (FaultView, 
 		Detail:  map[string]any{"id": ap.ID, "kind": ap.Kind, "selector": spec.Selector, "params": ap.Result().Params, "targets": ap.Targets, "duration": durText}})
 	if aerr != nil {
 		// Partly applied: take it off again so nothing half-done stays.
-		v := c.settledView(ap)
+		v := c.view(ap)
 		rem, rerr := c.env.Faults.Remove(context.WithoutCancel(ctx), ap.ID)
 		c.noteRemoved(rem)
 		return v, errors.Join(aerr, rerr)
 	}
-	return c.settledView(ap), nil
+	return c.view(ap), nil
 }
 
 // ErrFinished is returned for actions after Finish.

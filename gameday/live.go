@@ -1,7 +1,6 @@
 package gameday
 
 import (
-	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
@@ -74,47 +73,20 @@ type FaultView struct {
 	Error     string         `json:"error,omitempty"`
 }
 
-// view describes an active fault. The applier mutates an Applied while it
-// applies or removes it, so only the fields fixed at planning (ID, Kind,
-// Targets, Params) are read here; the times come from the console's own copy,
-// taken under the operations lock once Apply returned.
+// view describes a fault. ap is a snapshot (Applier.Active) or a value
+// Apply returned; Result reads it under the applier's lock, so this is safe
+// while the fault is being applied or removed.
 func (c *Console) view(ap *faults.Applied) FaultView {
-	c.mu.Lock()
-	fi := c.faults[ap.ID]
-	var v FaultView
-	if fi != nil && fi.view.ID != "" {
-		v = fi.view
-	}
-	c.mu.Unlock()
-	if v.ID != "" {
-		return v
-	}
-	v = FaultView{ID: ap.ID, Kind: ap.Kind, Targets: slices.Clone(ap.Targets), Source: "other"}
-	if fi != nil {
-		v.By, v.Source = fi.By, fi.Source
-	}
-	if ap.Params != nil {
-		if b, err := json.Marshal(ap.Params); err == nil {
-			_ = json.Unmarshal(b, &v.Params)
-		}
-	}
-	return v
-}
-
-// settledView builds the full view of a fault whose Apply has returned (call
-// with the operations lock held) and keeps it for the live state.
-func (c *Console) settledView(ap *faults.Applied) FaultView {
 	rf := ap.Result()
-	v := FaultView{ID: ap.ID, Kind: rf.Kind, Targets: rf.Targets, Params: rf.Params, AppliedAt: rf.AppliedAt, Error: rf.Error, Source: "other"}
+	v := FaultView{ID: rf.ID, Kind: rf.Kind, Targets: rf.Targets, Params: rf.Params, AppliedAt: rf.AppliedAt, Error: rf.Error, Source: "other"}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if fi := c.faults[ap.ID]; fi != nil {
+	if fi := c.faults[rf.ID]; fi != nil {
 		v.By, v.Source = fi.By, fi.Source
 		if !fi.Expires.IsZero() {
 			t := fi.Expires
 			v.ExpiresAt = &t
 		}
-		fi.view = v
 	}
 	return v
 }

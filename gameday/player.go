@@ -283,9 +283,6 @@ func (c *Console) playApply(ctx context.Context, p *player, pp scenarios.Planned
 		c.faults[ap.ID] = &faultInfo{ID: ap.ID, By: p.by, Source: "scenario " + p.s.Name, applied: ap, phaseIdx: idx}
 	}
 	c.mu.Unlock()
-	for _, ap := range aps {
-		c.settledView(ap)
-	}
 	var parts []string
 	for _, ap := range aps {
 		parts = append(parts, fmt.Sprintf("%s %s on %s", ap.ID, ap.Kind, strings.Join(ap.Targets, ", ")))

@@ -50,6 +50,12 @@ type RunOptions struct {
 	Version string
 	// Logger for engine events (default: discard).
 	Logger *slog.Logger
+	// BeforeInvariants, when set, runs after the load stops and before the
+	// invariants are checked, with what they will check; it may change it
+	// (tests use it to tamper with a datastore, or point a check at a dead
+	// address, and see the run fail). An error from it is an infrastructure
+	// error.
+	BeforeInvariants func(ctx context.Context, cfg *InvariantConfig) error
 }
 
 // ErrAborted is returned (wrapped) when an abort guard stopped the run.
@@ -703,7 +709,9 @@ func (r *runner) cleanup(ctx context.Context) error {
 				r.judge("during", hs, ph.Name, ph.StartedAt, ph.EndedAt)
 			}
 		}
-		r.checkInvariants(cctx)
+		if err := r.checkInvariants(cctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if r.rec != nil {
 		r.rec.Fill(r.res)

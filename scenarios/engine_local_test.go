@@ -3,14 +3,19 @@ package scenarios_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/outagelab/outagelab/harness"
+	"github.com/outagelab/outagelab/harness/invariants"
 	"github.com/outagelab/outagelab/reports/result"
 	"github.com/outagelab/outagelab/scenarios"
 )
@@ -83,6 +88,94 @@ func TestEngineLocal(t *testing.T) {
 		}
 		if _, err := result.Read(filepath.Join(out, "result.json")); err != nil {
 			t.Error(err)
+		}
+		want := map[string]bool{invariants.OrdersDurable: true, invariants.NoDoubleCharge: true, invariants.StockNonNeg: true, invariants.CartsIntact: true}
+		for _, iv := range res.Invariants {
+			if !iv.Holds {
+				t.Errorf("invariant %s does not hold: %s %v", iv.Name, iv.Details, iv.Violations)
+			}
+			delete(want, iv.Name)
+		}
+		if len(want) > 0 {
+			t.Errorf("invariants not checked: %v (got %+v)", want, res.Invariants)
+		}
+		noFaultsLeft(t)
+	})
+
+	// A checkout-heavy run whose acknowledged orders are tampered with
+	// after the load stops: the run must fail and name the order.
+	checkoutRun := func(t *testing.T, hook func(ctx context.Context, cfg *scenarios.InvariantConfig) error) (*result.Result, error) {
+		t.Helper()
+		s, err := scenarios.Parse("checkout.yaml", []byte(`
+name: checkout-invariants
+title: checkouts under a small latency fault
+time_scale: 1
+warmup: 4s
+recovery: 3s
+load: {rate: {us-east-1: 15/s, eu-west-1: 5/s}, mix: {checkout: 3, add_to_cart: 1}}
+phases:
+  - {name: slow, at: 0, for: 4s, faults: [{kind: latency, edges: {from: checkout, to: payment}, latency: 20ms}]}
+`), scenarios.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return scenarios.Run(ctx, s, scenarios.RunOptions{Env: env, Out: t.TempDir(), BeforeInvariants: hook})
+	}
+
+	t.Run("a tampered order fails the run and is named", func(t *testing.T) {
+		var victim string
+		res, err := checkoutRun(t, func(ctx context.Context, cfg *scenarios.InvariantConfig) error {
+			if len(cfg.Orders) == 0 {
+				return errors.New("no acknowledged order to tamper with")
+			}
+			victim = cfg.Orders[0].OrderID
+			conn, err := pgx.Connect(ctx, cfg.OrdersDSN)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(ctx)
+			_, err = conn.Exec(ctx, `DELETE FROM order_items WHERE order_id = $1`, victim)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != result.VerdictFail {
+			t.Errorf("verdict %s (%s), want fail", res.Verdict, res.Status.Reason)
+		}
+		found := false
+		for _, iv := range res.Invariants {
+			if iv.Name == invariants.OrdersDurable {
+				found = true
+				if iv.Holds || !slices.Contains(iv.Violations, victim) {
+					t.Errorf("%s: holds=%v violations=%v, want order %s named", iv.Name, iv.Holds, iv.Violations, victim)
+				}
+			} else if !iv.Holds {
+				t.Errorf("invariant %s does not hold: %s", iv.Name, iv.Details)
+			}
+		}
+		if !found {
+			t.Errorf("no %s invariant in %+v", invariants.OrdersDurable, res.Invariants)
+		}
+		noFaultsLeft(t)
+	})
+
+	t.Run("an unreachable datastore is an error, never a pass", func(t *testing.T) {
+		res, err := checkoutRun(t, func(ctx context.Context, cfg *scenarios.InvariantConfig) error {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			dead := ln.Addr().String()
+			ln.Close() // nothing listens there now
+			cfg.OrdersDSN = "postgres://postgres@" + dead + "/orders?sslmode=disable&connect_timeout=2"
+			return nil
+		})
+		if err == nil {
+			t.Error("no error although the orders database could not be reached")
+		}
+		if res.Verdict != result.VerdictError || res.Status.State != "failed" {
+			t.Errorf("verdict %s status %+v, want error/failed", res.Verdict, res.Status)
 		}
 		noFaultsLeft(t)
 	})

@@ -29,7 +29,7 @@ func TestPlanScalesIncidentTime(t *testing.T) {
 	if p.PhaseAt(0) != 0 || p.PhaseAt(118*time.Second) != 1 || p.PhaseAt(p.Total) != -1 {
 		t.Error("PhaseAt wrong")
 	}
-	if len(p.Phases[0].Storms) != 1 || len(p.Phases[0].Specs) != 2 {
+	if len(p.Phases[0].Storms) != 1 || len(p.Phases[0].Specs) != 3 {
 		t.Errorf("congestion: %d storms %d specs", len(p.Phases[0].Storms), len(p.Phases[0].Specs))
 	}
 	if p.Phases[0].Specs[0].ID != "congestion/1" {

@@ -146,11 +146,31 @@ func summaryLine(s *scenarios.Scenario, r *result.Result, out string) string {
 			held++
 		}
 	}
+	invHeld := 0
+	var violated []string
+	for _, iv := range r.Invariants {
+		if iv.Holds {
+			invHeld++
+			continue
+		}
+		v := iv.Name
+		if len(iv.Violations) > 0 {
+			names := iv.Violations
+			if len(names) > 5 {
+				names = append(names[:5:5], fmt.Sprintf("… %d more", len(iv.Violations)-5))
+			}
+			v += " (" + strings.Join(names, ", ") + ")"
+		}
+		violated = append(violated, v)
+	}
 	reason := ""
 	if r.Status.Reason != "" {
 		reason = " — " + r.Status.Reason
 	}
-	return fmt.Sprintf("%s: %s (%s), %d/%d hypotheses held%s; result: %s", s.Name, strings.ToUpper(string(r.Verdict)), r.Status.State, held, total, reason, filepath.Join(out, "result.json"))
+	if len(violated) > 0 {
+		reason += " — invariants violated: " + strings.Join(violated, "; ")
+	}
+	return fmt.Sprintf("%s: %s (%s), %d/%d hypotheses held, %d/%d invariants held%s; result: %s", s.Name, strings.ToUpper(string(r.Verdict)), r.Status.State, held, total, invHeld, len(r.Invariants), reason, filepath.Join(out, "result.json"))
 }
 
 type discard struct{}

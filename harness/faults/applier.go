@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -28,6 +29,12 @@ type Spec struct {
 // Applied is one fault as it was applied and removed. Times are when the
 // effect was confirmed (the API call returned), per target; a fault's
 // AppliedAt is its last target's, so skew across faults is real data.
+//
+// The Applier keeps filling in an Applied it returned (times, errors,
+// fallbacks) while the fault is removed, under its own lock: read the fields
+// of a live Applied (one Apply or Remove returned) only when no Remove of
+// that fault can be running, or through Snapshot or Result, which take that
+// lock. Active returns snapshots.
 type Applied struct {
 	ID      string
 	Kind    string
@@ -48,11 +55,42 @@ type Applied struct {
 
 	targets []Target
 	kind    Kind
+	mu      *sync.Mutex // the Applier's state lock; nil in a hand-made Applied
+}
+
+func (a *Applied) lock() {
+	if a.mu != nil {
+		a.mu.Lock()
+	}
+}
+
+func (a *Applied) unlock() {
+	if a.mu != nil {
+		a.mu.Unlock()
+	}
+}
+
+// Snapshot returns a copy of a taken under the Applier's lock: its maps and
+// slices are the copy's own, so it can be read while the fault is being
+// removed. Params and the error values are shared (never mutated).
+func (a *Applied) Snapshot() *Applied {
+	a.lock()
+	defer a.unlock()
+	c := *a
+	c.Labels = maps.Clone(a.Labels)
+	c.Targets = slices.Clone(a.Targets)
+	c.TargetApplied = maps.Clone(a.TargetApplied)
+	c.TargetRemoved = maps.Clone(a.TargetRemoved)
+	c.Fallbacks = slices.Clone(a.Fallbacks)
+	c.targets = slices.Clone(a.targets)
+	return &c
 }
 
 // Result converts to the canonical result model.
 func (a *Applied) Result() result.Fault {
-	f := result.Fault{ID: a.ID, Kind: a.Kind, Targets: slices.Clone(a.Targets), Labels: a.Labels}
+	a.lock()
+	defer a.unlock()
+	f := result.Fault{ID: a.ID, Kind: a.Kind, Targets: slices.Clone(a.Targets), Labels: maps.Clone(a.Labels)}
 	if a.Params != nil {
 		if b, err := json.Marshal(a.Params); err == nil {
 			_ = json.Unmarshal(b, &f.Params)
@@ -81,6 +119,10 @@ type Applier struct {
 	seq    int
 	active map[string]*Applied
 	order  []string
+
+	// state guards the mutable fields of every Applied this Applier made
+	// (Applied.mu points here). Lock order: mu before state.
+	state sync.Mutex
 }
 
 // NewApplier returns an applier; log may be nil.
@@ -144,7 +186,7 @@ func (a *Applier) Plan(specs []Spec) ([]*Applied, error) {
 		}
 		ids[id] = true
 		ap := &Applied{ID: id, Kind: s.Kind, Params: params, Labels: s.Labels, kind: k, targets: targets,
-			TargetApplied: map[string]time.Time{}, TargetRemoved: map[string]time.Time{}}
+			TargetApplied: map[string]time.Time{}, TargetRemoved: map[string]time.Time{}, mu: &a.state}
 		for _, t := range targets {
 			ap.Targets = append(ap.Targets, t.Name())
 		}
@@ -184,8 +226,7 @@ func (a *Applier) Apply(ctx context.Context, specs ...Spec) ([]*Applied, error) 
 	}
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	errsByFault := map[string][]error{}
+	errsByFault := map[string][]error{} // guarded by a.state
 	for _, j := range jobs {
 		wg.Add(1)
 		go func() {
@@ -193,8 +234,8 @@ func (a *Applier) Apply(ctx context.Context, specs ...Spec) ([]*Applied, error) 
 			<-start
 			err := j.ap.Params.Apply(ctx, a.env, j.ap.ID, j.t)
 			now := time.Now()
-			mu.Lock()
-			defer mu.Unlock()
+			a.state.Lock()
+			defer a.state.Unlock()
 			if err != nil {
 				errsByFault[j.ap.ID] = append(errsByFault[j.ap.ID], fmt.Errorf("%s: %w", j.t.Name(), err))
 				return
@@ -208,21 +249,29 @@ func (a *Applier) Apply(ctx context.Context, specs ...Spec) ([]*Applied, error) 
 
 	var errs []error
 	for _, ap := range plan {
+		a.state.Lock()
 		ap.RequestedAt = requested
 		for _, t := range ap.TargetApplied {
 			if t.After(ap.AppliedAt) {
 				ap.AppliedAt = t
 			}
 		}
+		var applyErr error
 		if e := errsByFault[ap.ID]; len(e) > 0 {
 			ap.ApplyErr = errors.Join(e...)
-			errs = append(errs, fmt.Errorf("apply %s (%s): %w", ap.ID, ap.Kind, ap.ApplyErr))
-			a.log.Error("fault apply failed", "fault", ap.ID, "kind", ap.Kind, "err", ap.ApplyErr)
+			applyErr = ap.ApplyErr
+		}
+		if ap.kind.OneShot {
+			ap.RemovedAt = ap.AppliedAt
+		}
+		a.state.Unlock()
+		if applyErr != nil {
+			errs = append(errs, fmt.Errorf("apply %s (%s): %w", ap.ID, ap.Kind, applyErr))
+			a.log.Error("fault apply failed", "fault", ap.ID, "kind", ap.Kind, "err", applyErr)
 		} else {
 			a.log.Info("fault applied", "fault", ap.ID, "kind", ap.Kind, "targets", len(ap.Targets))
 		}
 		if ap.kind.OneShot {
-			ap.RemovedAt = ap.AppliedAt
 			a.forget(ap.ID)
 		}
 	}
@@ -241,7 +290,10 @@ func (a *Applier) forget(id string) {
 func Skew(aps []*Applied) time.Duration {
 	var first, last time.Time
 	for _, ap := range aps {
-		for _, t := range ap.TargetApplied {
+		ap.lock()
+		applied := maps.Clone(ap.TargetApplied)
+		ap.unlock()
+		for _, t := range applied {
 			if first.IsZero() || t.Before(first) {
 				first = t
 			}
@@ -253,8 +305,20 @@ func Skew(aps []*Applied) time.Duration {
 	return last.Sub(first)
 }
 
-// Active returns the active faults in the order they were applied.
+// Active returns snapshots (see Applied.Snapshot) of the active faults in
+// the order they were applied: safe to read while faults are being applied
+// or removed.
 func (a *Applier) Active() []*Applied {
+	live := a.activeLive()
+	out := make([]*Applied, len(live))
+	for i, ap := range live {
+		out[i] = ap.Snapshot()
+	}
+	return out
+}
+
+// activeLive returns the active faults themselves (the applier's own use).
+func (a *Applier) activeLive() []*Applied {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]*Applied, 0, len(a.order))
@@ -287,7 +351,7 @@ func (a *Applier) Remove(ctx context.Context, ids ...string) ([]*Applied, error)
 
 // RemoveAll removes every active fault (the end of every phase and run).
 func (a *Applier) RemoveAll(ctx context.Context) ([]*Applied, error) {
-	aps := a.Active()
+	aps := a.activeLive()
 	return aps, a.remove(ctx, aps)
 }
 
@@ -300,20 +364,21 @@ func (a *Applier) remove(ctx context.Context, aps []*Applied) error {
 		a.forget(ap.ID) // no longer re-applied on a proxy recreate
 	}
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	errsByFault := map[string][]error{}
+	errsByFault := map[string][]error{} // guarded by a.state
 	start := make(chan struct{})
 	for _, ap := range aps {
 		for _, t := range ap.targets {
+			a.state.Lock()
 			_, applied := ap.TargetApplied[t.Name()]
+			a.state.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-start
 				err := ap.Params.Remove(rctx, a.env, ap.ID, t)
 				now := time.Now()
-				mu.Lock()
-				defer mu.Unlock()
+				a.state.Lock()
+				defer a.state.Unlock()
 				if !applied {
 					// Apply failed here; removal only cleans up a partial
 					// application (e.g. one of two streams), best effort.
@@ -339,6 +404,7 @@ func (a *Applier) remove(ctx context.Context, aps []*Applied) error {
 	wg.Wait()
 	var errs []error
 	for _, ap := range aps {
+		a.state.Lock()
 		for _, t := range ap.TargetRemoved {
 			if t.After(ap.RemovedAt) {
 				ap.RemovedAt = t
@@ -347,10 +413,15 @@ func (a *Applier) remove(ctx context.Context, aps []*Applied) error {
 		if ap.RemovedAt.IsZero() {
 			ap.RemovedAt = time.Now()
 		}
+		var removeErr error
 		if e := errsByFault[ap.ID]; len(e) > 0 {
 			ap.RemoveErr = errors.Join(e...)
-			errs = append(errs, fmt.Errorf("remove %s (%s): %w", ap.ID, ap.Kind, ap.RemoveErr))
-			a.log.Error("FAULT REMOVAL PROBLEM", "fault", ap.ID, "kind", ap.Kind, "err", ap.RemoveErr)
+			removeErr = ap.RemoveErr
+		}
+		a.state.Unlock()
+		if removeErr != nil {
+			errs = append(errs, fmt.Errorf("remove %s (%s): %w", ap.ID, ap.Kind, removeErr))
+			a.log.Error("FAULT REMOVAL PROBLEM", "fault", ap.ID, "kind", ap.Kind, "err", removeErr)
 		} else {
 			a.log.Info("fault removed", "fault", ap.ID, "kind", ap.Kind)
 		}
@@ -360,7 +431,7 @@ func (a *Applier) remove(ctx context.Context, aps []*Applied) error {
 
 // reapply puts back the active faults on a proxy that was just recreated.
 func (a *Applier) reapply(ctx context.Context, proxyName string) {
-	for _, ap := range a.Active() {
+	for _, ap := range a.activeLive() { // reads only fields fixed at planning
 		if ap.kind.Scope != ScopeEdge {
 			continue
 		}

@@ -255,11 +255,17 @@ type Charge struct {
 
 // DecodeCharges reads GET /v1/charges: {"charges":[...]} or a bare list.
 func DecodeCharges(b []byte) ([]Charge, error) {
-	var v struct {
-		Charges *[]Charge `json:"charges"`
-	}
-	if err := json.Unmarshal(b, &v); err == nil && v.Charges != nil {
-		return *v.Charges, nil
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err == nil {
+		raw, ok := obj["charges"]
+		if !ok {
+			return nil, errors.New(`decode charges: want {"charges":[...]}: no "charges" key`)
+		}
+		var cs []Charge // null decodes as no charges
+		if err := json.Unmarshal(raw, &cs); err != nil {
+			return nil, fmt.Errorf("decode charges: %w", err)
+		}
+		return cs, nil
 	}
 	var list []Charge
 	if err := json.Unmarshal(b, &list); err != nil {

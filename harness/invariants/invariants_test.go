@@ -200,7 +200,13 @@ func TestDecodeCharges(t *testing.T) {
 	if cs, err := DecodeCharges([]byte(`[{"charge_id":"c"}]`)); err != nil || len(cs) != 1 {
 		t.Errorf("%v %v", cs, err)
 	}
-	for _, bad := range []string{``, `{"charges":7}`, `"x"`} {
+	// An empty ledger: payment answers [], an older one null; both mean no charges.
+	for _, empty := range []string{`{"charges":[],"count":0}`, `{"charges":null,"count":0}`} {
+		if cs, err := DecodeCharges([]byte(empty)); err != nil || len(cs) != 0 {
+			t.Errorf("%s: %v %v", empty, cs, err)
+		}
+	}
+	for _, bad := range []string{``, `{"charges":7}`, `"x"`, `{"count":0}`} {
 		if _, err := DecodeCharges([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -535,7 +535,7 @@ func (jr *journeyRun) do(step, method, path string, body []byte, hdr http.Header
 
 func (jr *journeyRun) record(step string, sent time.Time, lat time.Duration, status int, code string, o Outcome, err error) {
 	a := jr.a
-	jr.g.stats.AddStep(a.journey, step, a.region.Name, lat, o)
+	jr.g.stats.AddStep(a.journey, step, a.region.Name, lat, o, status, code)
 	if obs := jr.g.cfg.Observer; obs != nil {
 		r := StepResult{Journey: a.journey, Step: step, Region: a.region.Name, Arrival: a.n,
 			Intended: a.intended, Start: sent, Latency: lat, Status: status, Code: code, Outcome: o}

@@ -1,6 +1,8 @@
 package load
 
 import (
+	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -46,7 +48,14 @@ type stepKey struct {
 type stepStats struct {
 	counts [numOutcomes]int64
 	lat    *hdrhistogram.Histogram
+	// errors counts failed answers by "status code" (e.g. "409 out_of_stock"),
+	// at most maxStepErrorKeys distinct keys; the rest count as "other".
+	errors map[string]int64
 }
+
+// maxStepErrorKeys bounds the distinct error keys kept per step, so a
+// storefront that puts ids in its error codes cannot grow memory.
+const maxStepErrorKeys = 32
 
 // Stats accumulates journey outcomes and latencies into fixed buckets
 // aligned with an epoch: bucket i covers [epoch+i*width, epoch+(i+1)*width).
@@ -149,7 +158,9 @@ func (s *Stats) AddJourney(j Journey, region string, intended time.Time, latency
 }
 
 // AddStep records one step of a journey (totals only, not per bucket).
-func (s *Stats) AddStep(j Journey, step, region string, latency time.Duration, o Outcome) {
+// status and code (the storefront's JSON error code) are kept for failed
+// answers (status >= 400), so a report can say why a step failed.
+func (s *Stats) AddStep(j Journey, step, region string, latency time.Duration, o Outcome, status int, code string) {
 	if o >= numOutcomes {
 		o = Other
 	}
@@ -164,6 +175,19 @@ func (s *Stats) AddStep(j Journey, step, region string, latency time.Duration, o
 	}
 	st.counts[o]++
 	_ = st.lat.RecordValue(us)
+	if status >= 400 {
+		key := strconv.Itoa(status)
+		if code != "" {
+			key += " " + code
+		}
+		if st.errors == nil {
+			st.errors = map[string]int64{}
+		}
+		if _, seen := st.errors[key]; !seen && len(st.errors) >= maxStepErrorKeys {
+			key = "other"
+		}
+		st.errors[key]++
+	}
 	s.mu.Unlock()
 }
 
@@ -352,6 +376,8 @@ type StepSummary struct {
 	Counts  [numOutcomes]int64
 	P50Ms   float64
 	P99Ms   float64
+	// Errors counts failed answers by "status code", e.g. "409 out_of_stock".
+	Errors map[string]int64
 }
 
 // Steps lists every step's totals in first-seen order.
@@ -362,6 +388,9 @@ func (s *Stats) Steps() []StepSummary {
 	for _, k := range s.stepKeys {
 		st := s.steps[k]
 		ss := StepSummary{Journey: k.journey, Step: k.step, Region: k.region, Counts: st.counts}
+		if len(st.errors) > 0 {
+			ss.Errors = maps.Clone(st.errors)
+		}
 		if st.lat.TotalCount() > 0 {
 			ss.P50Ms = usToMs(st.lat.ValueAtQuantile(50))
 			ss.P99Ms = usToMs(st.lat.ValueAtQuantile(99))

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"fmt"
 	"math"
 	randv2 "math/rand/v2"
 	"testing"
@@ -91,3 +92,28 @@ func TestPickerWeightsAndDeterminism(t *testing.T) {
 }
 
 func newRand(seed uint64) *randv2.Rand { return randv2.New(randv2.NewPCG(seed, 1)) }
+
+// Failed answers are counted per step by status and storefront code, with a
+// bound on distinct keys; successes are not.
+func TestStepErrorCodes(t *testing.T) {
+	s := NewStats(time.Now(), time.Second)
+	s.AddStep(Checkout, "checkout", "eu-west-1", time.Millisecond, OK, 200, "")
+	s.AddStep(Checkout, "checkout", "eu-west-1", time.Millisecond, Status4xx, 409, "out_of_stock")
+	s.AddStep(Checkout, "checkout", "eu-west-1", time.Millisecond, Status4xx, 409, "out_of_stock")
+	s.AddStep(Checkout, "checkout", "eu-west-1", time.Millisecond, Status5xx, 503, "")
+	for i := range maxStepErrorKeys + 5 {
+		s.AddStep(Checkout, "cart_get", "eu-west-1", time.Millisecond, Status4xx, 400, fmt.Sprintf("code_%d", i))
+	}
+	steps := s.Steps()
+	if len(steps) != 2 {
+		t.Fatalf("%d steps, want 2", len(steps))
+	}
+	got := steps[0].Errors
+	if len(got) != 2 || got["409 out_of_stock"] != 2 || got["503"] != 1 {
+		t.Errorf("checkout errors %v", got)
+	}
+	cg := steps[1].Errors
+	if len(cg) != maxStepErrorKeys+1 || cg["other"] != 5 {
+		t.Errorf("cart_get: %d keys (want %d), other=%d (want 5)", len(cg), maxStepErrorKeys+1, cg["other"])
+	}
+}

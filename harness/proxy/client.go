@@ -69,14 +69,23 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
 }
 
-// Client is a context-aware Toxiproxy API client.
+// Client is a context-aware Toxiproxy API client. Every call is bounded:
+// by ctx, and by CallTimeout whatever ctx allows (a wedged Toxiproxy never
+// answers, see Server).
 type Client struct {
 	base string
 	hc   *http.Client
+	// CallTimeout bounds each API call (default DefaultCallTimeout). Set it
+	// before the client is shared.
+	CallTimeout time.Duration
 }
 
-// DefaultCallTimeout bounds one API call when ctx has no earlier deadline.
+// DefaultCallTimeout bounds one API call unless ctx ends earlier.
 const DefaultCallTimeout = 5 * time.Second
+
+// FallbackTimeout bounds RemoveToxicGuaranteed's fallback (reading,
+// deleting and recreating the proxy, then a reset) as a whole.
+const FallbackTimeout = 15 * time.Second
 
 // NewClient returns a client for the API at base (http://127.0.0.1:8474 or
 // 127.0.0.1:8474).
@@ -91,7 +100,10 @@ func NewClient(base string) *Client {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{base: strings.TrimRight(base, "/"), hc: &http.Client{Transport: tr}}
+	// The transport's own limits are a backstop behind the per-call
+	// context: no call outlives them even if a caller's ctx never ends.
+	tr.ResponseHeaderTimeout = time.Minute
+	return &Client{base: strings.TrimRight(base, "/"), hc: &http.Client{Transport: tr, Timeout: time.Minute}, CallTimeout: DefaultCallTimeout}
 }
 
 // URL is the API base URL.
@@ -104,11 +116,12 @@ func (c *Client) ToxiproxyClient() *toxiclient.Client { return toxiclient.NewCli
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
 func (c *Client) do(ctx context.Context, op, method, path string, in, out any) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
-		defer cancel()
+	bound := c.CallTimeout
+	if bound <= 0 {
+		bound = DefaultCallTimeout
 	}
+	ctx, cancel := context.WithTimeout(ctx, bound) // ctx's earlier deadline wins
+	defer cancel()
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -312,7 +325,8 @@ const (
 // RemoveToxicGuaranteed removes a toxic, waiting at most timeout for the
 // API. If removal fails or hangs it deletes and recreates the proxy (which
 // drops every toxic and open connection on it) and reports that it did; the
-// returned error is non-nil only when even that failed.
+// returned error is non-nil only when even that failed. It returns within
+// timeout + FallbackTimeout.
 func (c *Client) RemoveToxicGuaranteed(ctx context.Context, proxyName, toxic string, timeout time.Duration, known *Spec) (Removal, error) {
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	err := c.RemoveToxic(rctx, proxyName, toxic)
@@ -323,7 +337,11 @@ func (c *Client) RemoveToxicGuaranteed(ctx context.Context, proxyName, toxic str
 	if IsNotFound(err) {
 		return RemovedCleanly, nil
 	}
-	if rerr := c.Recreate(context.WithoutCancel(ctx), proxyName, known); rerr != nil {
+	// The fallback runs even when ctx is already cancelled (the caller is
+	// cleaning up), but never longer than FallbackTimeout.
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), FallbackTimeout)
+	defer fcancel()
+	if rerr := c.Recreate(fctx, proxyName, known); rerr != nil {
 		return RemovedByRecreate, fmt.Errorf("remove toxic %s from %s: %v; fallback: %w", toxic, proxyName, err, rerr)
 	}
 	return RemovedByRecreate, nil

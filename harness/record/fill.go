@@ -222,7 +222,7 @@ func (r *Recorder) Fill(res *result.Result) {
 					for _, c := range st.Counts {
 						a += c
 					}
-					j.Steps = append(j.Steps, result.JourneyStep{Name: st.Step, Attempts: a, Outcomes: outcomeMap(st.Counts), P50Ms: st.P50Ms, P99Ms: st.P99Ms})
+					j.Steps = append(j.Steps, result.JourneyStep{Name: st.Step, Attempts: a, Outcomes: outcomeMap(st.Counts), Errors: st.Errors, P50Ms: st.P50Ms, P99Ms: st.P99Ms})
 				}
 			}
 			res.Journeys = append(res.Journeys, j)

@@ -228,8 +228,11 @@ type JourneyStep struct {
 	Name     string           `json:"name"`
 	Attempts int64            `json:"attempts"`
 	Outcomes map[string]int64 `json:"outcomes"`
-	P50Ms    float64          `json:"p50_ms"`
-	P99Ms    float64          `json:"p99_ms"`
+	// Errors counts failed answers by HTTP status and the storefront's error
+	// code, e.g. {"409 out_of_stock": 12, "503 checkout_unavailable": 40}.
+	Errors map[string]int64 `json:"errors,omitempty"`
+	P50Ms  float64          `json:"p50_ms"`
+	P99Ms  float64          `json:"p99_ms"`
 }
 
 // BlastRadius is what one fault hurt.

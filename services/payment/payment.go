@@ -288,6 +288,9 @@ func (p *Provider) handleCapture(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) handleCharges(w http.ResponseWriter, r *http.Request) {
 	cs := p.Charges()
+	if cs == nil {
+		cs = []Charge{} // an empty ledger is [], not null
+	}
 	platform.WriteJSON(w, http.StatusOK, map[string]any{"charges": cs, "count": len(cs)})
 }
 
