@@ -60,20 +60,24 @@ const StateRule = `per bucket, first match wins:
 unknown  - nothing was observed (no scrape, no probe);
 down     - the liveness probe failed (/healthz not 2xx, or no TCP connect, within the probe timeout);
            or >= MinRequests(5) inbound requests and >= 50% answered 5xx;
-           or the metrics endpoint did not answer and there is no probe;
-degraded - the readiness probe failed; or >= 5% of >= 5 inbound requests answered 5xx;
+degraded - the readiness probe failed;
+unknown  - the component exports metrics but the bucket has no counter delta to judge: the scrape at its end
+           failed or came after the probe timeout, there was no earlier scrape to subtract, or it is the last,
+           partial bucket and covers < 50% of a bucket. A missing sample is not degradation: the traffic it
+           missed is spread over the missed buckets and the next answered one by width (series totals stay
+           right), and unknown buckets neither detect, break or count toward recovery, nor start a cascade step;
+degraded - >= 5% of >= 5 inbound requests answered 5xx;
            or >= 10% of >= 5 dependency attempts failed (timeout, refused, reset, 5xx, breaker_open, bulkhead_full, dns, other;
            a 4xx answer is the callee working, not failing);
            or fallbacks served >= 5% of inbound requests; or any dependency breaker open or half-open;
            or inbound p95 > max(3 x baseline p95, baseline p95 + 100 ms) with >= 5 requests
            (baseline: median bucket p95 before the first fault; p95, not p99, because a 1 s bucket's
            p99 is its slowest request or two and swings with host noise);
-           or the metrics endpoint did not answer while the probe passed;
 healthy  - otherwise.
 Cascade: every onset of non-health from the first fault until 3 buckets after the last removal, caused by a fault on the component or its outgoing edge, else by an already unhealthy callee.
 Probes and monitoring answers are instants at a bucket boundary and count for the bucket that starts there.
 Detection lag = end of the first non-healthy bucket at or after the fault took effect - applied_at (bucket resolution; searched until removal + 3 buckets).
-Recovery = start of the first run of 3 healthy buckets at or after removal - removed_at.`
+Recovery = start of the first run of 3 healthy buckets at or after removal - removed_at (unknown buckets are skipped, not counted).`
 
 func ratio(n, d uint32) float64 {
 	if d == 0 {
@@ -93,17 +97,15 @@ func (r Rules) state(s sample, baselineP95 float64) string {
 		return Down
 	}
 	min := uint32(r.MinRequests)
-	if scrapeOK && s.requests >= min && ratio(s.in5xx, s.requests) >= r.DownErrorRatio {
-		return Down
-	}
-	if scraped && !scrapeOK && !probed {
+	counters := s.flags&fDelta != 0
+	if scrapeOK && counters && s.requests >= min && ratio(s.in5xx, s.requests) >= r.DownErrorRatio {
 		return Down
 	}
 	if s.flags&fReadyProbed != 0 && s.flags&fReadyOK == 0 {
 		return Degraded
 	}
-	if scraped && !scrapeOK {
-		return Degraded
+	if scraped && !(scrapeOK && counters) {
+		return Unknown
 	}
 	if s.requests >= min && ratio(s.in5xx, s.requests) >= r.DegradedErrorRatio {
 		return Degraded
@@ -191,16 +193,21 @@ func recoveryTime(states []string, bucketMs int64, removed int64, recover int) *
 	if removed < 0 {
 		return nil
 	}
-	run := 0
+	run, start := 0, 0
 	for b := int(removed / bucketMs); b < len(states); b++ {
-		if states[b] == Healthy {
+		switch states[b] {
+		case Unknown:
+			continue
+		case Healthy:
+			if run == 0 {
+				start = b
+			}
 			run++
 			if run == recover {
-				start := int64(b-recover+1) * bucketMs
-				d := max(start-removed, 0)
+				d := max(int64(start)*bucketMs-removed, 0)
 				return &d
 			}
-		} else {
+		default:
 			run = 0
 		}
 	}
@@ -248,7 +255,7 @@ func cascade(names []string, states map[string][]string, edges []edgeRef, spans 
 	for _, n := range names {
 		st := states[n]
 		for b := max(fromBucket, 0); b < len(st) && b <= toBucket; b++ {
-			if !unhealthy(st[b]) || (b > 0 && unhealthy(st[b-1])) {
+			if p := prevKnown(st, b); !unhealthy(st[b]) || (p != b && unhealthy(st[p])) {
 				continue
 			}
 			step := cascadeStep{component: n, bucket: b}
@@ -279,8 +286,8 @@ func cascade(names []string, states map[string][]string, edges []edgeRef, spans 
 					cs := states[e.to]
 					if b < len(cs) && unhealthy(cs[b]) {
 						on := b
-						for on > 0 && unhealthy(cs[on-1]) {
-							on--
+						for p := prevKnown(cs, on); p != on && unhealthy(cs[p]); p = prevKnown(cs, on) {
+							on = p
 						}
 						if bestAt < 0 || on < bestAt {
 							bestAt, step.cause, step.edge = on, e.to, e.name
@@ -306,6 +313,17 @@ func cascade(names []string, states map[string][]string, edges []edgeRef, spans 
 		return out[i].component < out[j].component
 	})
 	return out
+}
+
+// prevKnown is the last bucket before b whose state is not unknown, or b
+// when there is none: an unknown bucket does not end a spell of non-health.
+func prevKnown(st []string, b int) int {
+	for p := b - 1; p >= 0; p-- {
+		if st[p] != Unknown {
+			return p
+		}
+	}
+	return b
 }
 
 // amplification = Σ attempts ÷ Σ denominator over buckets [from, to); 0 when

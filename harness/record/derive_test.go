@@ -9,7 +9,7 @@ import (
 
 func ok() sample {
 	s := emptySample()
-	s.flags = fScraped | fScrapeOK | fProbed | fHealthOK
+	s.flags = fScraped | fScrapeOK | fDelta | fProbed | fHealthOK
 	s.requests = 100
 	s.depReq = 100
 	s.p95 = 20
@@ -30,8 +30,11 @@ func TestStateRule(t *testing.T) {
 		{"nothing observed", func(s *sample) { s.flags = 0 }, Unknown},
 		{"probe failed", func(s *sample) { s.flags &^= fHealthOK }, Down},
 		{"half 5xx", func(s *sample) { s.in5xx = 50 }, Down},
-		{"scrape failed, no probe", func(s *sample) { s.flags = fScraped }, Down},
-		{"scrape failed, probe ok", func(s *sample) { s.flags &^= fScrapeOK }, Degraded},
+		{"scrape failed, no probe", func(s *sample) { s.flags = fScraped }, Unknown},
+		{"scrape failed, probe ok", func(s *sample) { s.flags &^= fScrapeOK | fDelta; s.requests = 0 }, Unknown},
+		{"scrape failed, probe failed", func(s *sample) { s.flags &^= fScrapeOK | fDelta | fHealthOK }, Down},
+		{"scrape failed, not ready", func(s *sample) { s.flags = s.flags&^(fScrapeOK|fDelta) | fReadyProbed }, Degraded},
+		{"no delta (first scrape, or too short a final bucket)", func(s *sample) { s.flags &^= fDelta; s.in5xx = 100 }, Unknown},
 		{"not ready", func(s *sample) { s.flags |= fReadyProbed }, Degraded},
 		{"ready", func(s *sample) { s.flags |= fReadyProbed | fReadyOK }, Healthy},
 		{"5% 5xx", func(s *sample) { s.in5xx = 5 }, Degraded},

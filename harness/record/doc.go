@@ -13,7 +13,17 @@
 // (about 80 bytes per component, 20 per edge); no raw scrape is retained.
 //
 // The state rule (also written into every component's state_rule) is
-// StateRule; its thresholds are Rules. Retry amplification per edge is
+// StateRule; its thresholds are Rules.
+//
+// Missing samples are not outages. The baseline is taken at the epoch (the
+// recorder waits for a future one). Samples run on a context Stop does not
+// cancel, and a request cut short by cancellation observes nothing. A bucket
+// whose scrape failed or came after the probe timeout, that has no earlier
+// scrape to subtract, or that is the last partial bucket covering less than
+// MinCovered of a bucket, is unknown unless a probe failed; the next answered
+// scrape's deltas are spread over the buckets it covers by width, so no
+// bucket shows double traffic. Unknown buckets do not detect a fault, break
+// or count toward recovery, or start a cascade step. Retry amplification per edge is
 // attempts that reached the callee (the caller's
 // storefront_dependency_requests_total for that dependency) ÷ logical calls
 // (storefront_dependency_calls_total), or ÷ requests the caller received when

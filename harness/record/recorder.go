@@ -91,7 +91,17 @@ const (
 	fHealthOK                   // and passed
 	fReadyProbed
 	fReadyOK
+	// fDelta: the counters are a delta over this bucket that the state
+	// rule may judge: a scrape at its end answered, there was an earlier
+	// one to subtract, and (last, partial bucket) it covers at least
+	// MinCovered of a bucket.
+	fDelta
 )
+
+// MinCovered is the part of a bucket the last, partial bucket must cover for
+// its counters to be judged; below it they are kept in the series but the
+// bucket is judged on its probes alone.
+const MinCovered = 0.5
 
 type edgeSample struct {
 	callerReq uint32
@@ -105,6 +115,7 @@ type component struct {
 	Target
 	samples []sample
 	prev    *cumulative
+	prevAt  int // the bucket whose end prev was taken at; -1: the epoch
 	// carry: probe flags taken at the last bucket boundary; they describe
 	// the start of the next bucket (see commit).
 	carry    uint8
@@ -117,6 +128,7 @@ type edge struct {
 	Edge
 	samples []edgeSample
 	prevBy  [2]float64
+	prevAt  int
 	hasPrev bool
 }
 
@@ -140,6 +152,9 @@ type Recorder struct {
 	monCarry *MonitorView // monitoring's answer at the last boundary
 	monHas   bool
 	nb       int // buckets closed
+	// finalCovered: the part of the last, partial bucket that elapsed
+	// before Stop (0..1); set by loop before the final commit.
+	finalCovered float64
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -208,13 +223,13 @@ func (r *Recorder) Start(ctx context.Context) error {
 	}
 	ctx, r.cancel = context.WithCancel(ctx)
 	r.done = make(chan struct{})
-	// Baseline: counters at the epoch, so bucket 0 holds only its own traffic.
-	r.scrapeAll(ctx, -1, false)
 	go r.loop(ctx)
 	return nil
 }
 
-// Stop ends sampling (the bucket in progress is closed with what it has).
+// Stop ends sampling. A scrape in flight at a boundary finishes (it is
+// bounded by ProbeTimeout); the bucket in progress is closed with a last
+// sample, judged per MinCovered.
 func (r *Recorder) Stop() {
 	if r.cancel == nil {
 		return
@@ -223,23 +238,34 @@ func (r *Recorder) Stop() {
 	<-r.done
 }
 
+// loop takes the baseline at the epoch and a sample at every bucket
+// boundary. Samples run on a context Stop does not cancel: a scrape cut
+// short by Stop would read as a failed probe and a missing scrape, i.e. an
+// outage the recorder invented.
 func (r *Recorder) loop(ctx context.Context) {
 	defer close(r.done)
-	t := time.NewTimer(time.Hour)
+	sctx := context.WithoutCancel(ctx)
+	t := time.NewTimer(time.Until(r.epoch))
 	defer t.Stop()
+	// Baseline: counters at the epoch, so bucket 0 holds only its own traffic.
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	r.scrapeAll(sctx, -1, false)
 	for b := 0; ; b++ {
-		end := r.epoch.Add(time.Duration(b+1) * r.cfg.Bucket)
-		t.Reset(time.Until(end))
+		start := r.epoch.Add(time.Duration(b) * r.cfg.Bucket)
+		t.Reset(time.Until(start.Add(r.cfg.Bucket)))
 		select {
 		case <-ctx.Done():
-			// Close the partial bucket with a last sample on a fresh context.
-			cctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProbeTimeout)
-			r.scrapeAll(cctx, b, true)
-			cancel()
+			// Close the partial bucket with a last sample.
+			r.finalCovered = min(max(float64(time.Since(start))/float64(r.cfg.Bucket), 0), 1)
+			r.scrapeAll(sctx, b, true)
 			return
 		case <-t.C:
 		}
-		r.scrapeAll(ctx, b, false)
+		r.scrapeAll(sctx, b, false)
 	}
 }
 
@@ -303,6 +329,15 @@ type observation struct {
 // A fault applied just before a boundary therefore cannot show up in the
 // bucket before it took effect. The last, partial bucket (final) also counts
 // the probe taken when the run stopped: a failure in either fails it.
+//
+// Gaps: when a scrape fails, its bucket gets no counters (the state rule
+// calls it unknown, unless a probe says otherwise) and the next scrape that
+// answers covers every bucket since the last good one. Its deltas are
+// spread over those buckets in proportion to their width (1 each, the
+// final partial bucket finalCovered), so totals stay right and no bucket
+// shows double traffic; latency quantiles and the breaker go only to the
+// bucket the scrape closed. The same holds for edge counts and Toxiproxy
+// bytes.
 func (r *Recorder) commit(b int, results []observation, tox map[string][2]float64, mon *MonitorView, final bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -320,20 +355,34 @@ func (r *Recorder) commit(b int, results []observation, tox map[string][2]float6
 		}
 		s.flags = s.flags&^probeFlags | use
 		c.carry, c.hasCarry = now, true
-		if rs.cum != nil {
-			if c.prev != nil {
-				fillDelta(&s, c.prev, rs.cum)
+		if b < 0 {
+			if rs.cum != nil {
+				c.prev, c.prevAt = rs.cum, -1
 			}
+			continue
 		}
-		if b >= 0 {
-			r.putEdgeCounts(b, c, rs.cum)
-			for len(c.samples) <= b {
-				c.samples = append(c.samples, emptySample())
+		for len(c.samples) <= b {
+			c.samples = append(c.samples, emptySample())
+		}
+		if rs.cum != nil && c.prev != nil {
+			fillDelta(&s, c.prev, rs.cum)
+			s.flags |= fDelta
+			if final && r.finalCovered < MinCovered {
+				s.flags &^= fDelta
 			}
-			c.samples[b] = s
+			from := c.prevAt + 1
+			ws := r.widths(from, b, final)
+			parts := make([]*sample, 0, len(ws))
+			for j := from; j < b; j++ {
+				parts = append(parts, &c.samples[j])
+			}
+			parts = append(parts, &s)
+			spreadFields(ws, parts, (*sample).counters)
+			r.putEdgeCounts(c, rs.cum, from, b, ws)
 		}
+		c.samples[b] = s
 		if rs.cum != nil {
-			c.prev = rs.cum
+			c.prev, c.prevAt = rs.cum, b
 		}
 	}
 	for _, e := range r.edges {
@@ -345,11 +394,10 @@ func (r *Recorder) commit(b int, results []observation, tox map[string][2]float6
 			continue
 		}
 		if b >= 0 && e.hasPrev {
-			es := e.at(b)
-			es.bytesUp = clampU32(delta(e.prevBy[0], v[0]))
-			es.bytesDown = clampU32(delta(e.prevBy[1], v[1]))
+			es := edgeSample{bytesUp: clampU32(delta(e.prevBy[0], v[0])), bytesDown: clampU32(delta(e.prevBy[1], v[1]))}
+			e.spread(r.widths(e.prevAt+1, b, final), e.prevAt+1, es, (*edgeSample).bytes)
 		}
-		e.prevBy, e.hasPrev = v, true
+		e.prevBy, e.prevAt, e.hasPrev = v, b, true
 	}
 	if b >= 0 {
 		for len(r.monitor) <= b {
@@ -421,21 +469,101 @@ func (e *edge) at(b int) *edgeSample {
 	return &e.samples[b]
 }
 
-// putEdgeCounts fills the edges whose caller is c from c's fresh scrape.
-// Called with r.mu held, before c.prev is replaced.
-func (r *Recorder) putEdgeCounts(b int, c *component, cur *cumulative) {
-	if cur == nil || c.prev == nil {
-		return
-	}
+// putEdgeCounts fills the edges whose caller is c from c's fresh scrape,
+// spread over buckets from..b with widths ws. Called with r.mu held, before
+// c.prev is replaced.
+func (r *Recorder) putEdgeCounts(c *component, cur *cumulative, from, b int, ws []float64) {
 	for _, e := range r.edges {
 		if e.From != c.Name {
 			continue
 		}
 		dep := r.depLabel(e.Edge, cur)
-		es := e.at(b)
-		es.callerReq = clampU32(delta(c.prev.requests, cur.requests))
-		es.attempts = clampU32(delta(c.prev.depAttempts[dep], cur.depAttempts[dep]))
-		es.calls = clampU32(delta(c.prev.depCalls[dep], cur.depCalls[dep]))
+		es := edgeSample{
+			callerReq: clampU32(delta(c.prev.requests, cur.requests)),
+			attempts:  clampU32(delta(c.prev.depAttempts[dep], cur.depAttempts[dep])),
+			calls:     clampU32(delta(c.prev.depCalls[dep], cur.depCalls[dep])),
+		}
+		e.spread(ws, from, es, (*edgeSample).calls3)
+	}
+}
+
+// spread adds d's fields (picked by fields) to buckets from.. of e, split by
+// widths ws.
+func (e *edge) spread(ws []float64, from int, d edgeSample, fields func(*edgeSample) []*uint32) {
+	e.at(from + len(ws) - 1)
+	parts := make([]*edgeSample, len(ws))
+	for j := range ws {
+		parts[j] = &e.samples[from+j]
+	}
+	// The split is computed on d and added, so counts already in a
+	// bucket (its other fields' source) are kept.
+	tmp := make([]edgeSample, len(ws))
+	tmp[len(ws)-1] = d
+	tp := make([]*edgeSample, len(ws))
+	for j := range tmp {
+		tp[j] = &tmp[j]
+	}
+	spreadFields(ws, tp, fields)
+	for j := range tp {
+		dst, src := fields(parts[j]), fields(tp[j])
+		for k := range dst {
+			*dst[k] += *src[k]
+		}
+	}
+}
+
+func (e *edgeSample) calls3() []*uint32 { return []*uint32{&e.callerReq, &e.attempts, &e.calls} }
+func (e *edgeSample) bytes() []*uint32  { return []*uint32{&e.bytesUp, &e.bytesDown} }
+
+// counters are a sample's additive fields.
+func (s *sample) counters() []*uint32 {
+	out := []*uint32{&s.requests, &s.in5xx, &s.in4xx, &s.depReq, &s.fallback}
+	for i := range s.depErr {
+		out = append(out, &s.depErr[i])
+	}
+	return out
+}
+
+// widths are the weights of buckets from..b for spreading a delta: 1 each,
+// the final partial bucket its covered part.
+func (r *Recorder) widths(from, b int, final bool) []float64 {
+	from = min(max(from, 0), b)
+	ws := make([]float64, b-from+1)
+	for i := range ws {
+		ws[i] = 1
+	}
+	if final {
+		ws[len(ws)-1] = r.finalCovered
+	}
+	return ws
+}
+
+// spreadFields splits the fields of the last of parts (the whole delta) over
+// all of parts in proportion to ws, adding the earlier shares to what those
+// parts hold. Integer shares are rounded cumulatively, so they sum to the
+// delta exactly. With a single part, or no width at all, nothing moves.
+func spreadFields[T any](ws []float64, parts []*T, fields func(*T) []*uint32) {
+	if len(parts) < 2 || len(ws) != len(parts) {
+		return
+	}
+	var total float64
+	for _, w := range ws {
+		total += w
+	}
+	if total <= 0 {
+		return
+	}
+	last := fields(parts[len(parts)-1])
+	for k, p := range last {
+		all := float64(*p)
+		var given, cum float64
+		for j := 0; j < len(parts)-1; j++ {
+			cum += ws[j]
+			upto := math.Round(all * cum / total)
+			*fields(parts[j])[k] += uint32(upto - given)
+			given = upto
+		}
+		*p = uint32(all - given)
 	}
 }
 
@@ -496,42 +624,68 @@ func fillDelta(s *sample, prev, cur *cumulative) {
 	s.breaker = int8(cur.breaker)
 }
 
-// observe scrapes and probes one component.
+// observe scrapes and probes one component. The scrape and the probes run
+// concurrently, each within the probe timeout, so a slow /metrics cannot
+// starve the liveness probe. A request cut short because ctx was cancelled
+// (not timed out) observed nothing and sets no flag.
 func (r *Recorder) observe(ctx context.Context, t Target, probe bool) (*cumulative, sample) {
 	s := emptySample()
 	var cum *cumulative
+	var wg sync.WaitGroup
+	var scrape, health, ready uint8
+	// check runs fn and returns the flags it earns: tried (and ok) or,
+	// when ctx was cancelled under it, nothing.
+	check := func(tried, ok uint8, fn func() error) uint8 {
+		err := fn()
+		switch {
+		case err == nil:
+			return tried | ok
+		case errors.Is(ctx.Err(), context.Canceled):
+			return 0
+		}
+		return tried
+	}
 	if t.MetricsURL != "" {
-		s.flags |= fScraped
-		if body, err := r.get(ctx, t.MetricsURL); err == nil {
-			if c, err := parseMetrics(bytes.NewReader(body)); err == nil {
-				cum = c
-				s.flags |= fScrapeOK
-			}
+		wg.Go(func() {
+			scrape = check(fScraped, fScrapeOK, func() error {
+				body, err := r.get(ctx, t.MetricsURL)
+				if err != nil {
+					return err
+				}
+				cum, err = parseMetrics(bytes.NewReader(body))
+				return err
+			})
+		})
+	}
+	if probe {
+		switch {
+		case t.HealthURL != "":
+			wg.Go(func() {
+				health = check(fProbed, fHealthOK, func() error { _, err := r.get(ctx, t.HealthURL); return err })
+			})
+		case t.TCPAddr != "":
+			wg.Go(func() {
+				health = check(fProbed, fHealthOK, func() error {
+					d := net.Dialer{}
+					c, err := d.DialContext(ctx, "tcp", t.TCPAddr)
+					if err == nil {
+						c.Close()
+					}
+					return err
+				})
+			})
+		}
+		if t.ReadyURL != "" {
+			wg.Go(func() {
+				ready = check(fReadyProbed, fReadyOK, func() error { _, err := r.get(ctx, t.ReadyURL); return err })
+			})
 		}
 	}
-	if !probe {
-		return cum, s
+	wg.Wait()
+	if scrape&fScrapeOK == 0 {
+		cum = nil
 	}
-	switch {
-	case t.HealthURL != "":
-		s.flags |= fProbed
-		if _, err := r.get(ctx, t.HealthURL); err == nil {
-			s.flags |= fHealthOK
-		}
-	case t.TCPAddr != "":
-		s.flags |= fProbed
-		d := net.Dialer{}
-		if c, err := d.DialContext(ctx, "tcp", t.TCPAddr); err == nil {
-			c.Close()
-			s.flags |= fHealthOK
-		}
-	}
-	if t.ReadyURL != "" {
-		s.flags |= fReadyProbed
-		if _, err := r.get(ctx, t.ReadyURL); err == nil {
-			s.flags |= fReadyOK
-		}
-	}
+	s.flags |= scrape | health | ready
 	return cum, s
 }
 

@@ -18,9 +18,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -270,12 +275,68 @@ func Main(ctx context.Context, args []string) error {
 	}
 	mon.Register(srv.Mux)
 	srv.AddReadiness("first_round", mon.ready)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { mon.Run(ctx) })
-	err = srv.Run(ctx)
-	cancel()
+	err = serve(ctx, srv)
+	stop()
 	wg.Wait()
+	return err
+}
+
+// ShutdownGrace is how long in-flight requests get after SIGTERM or ctx
+// cancel. Every monitoring request (/status, /metrics, /healthz, /readyz)
+// answers from memory in microseconds, so a short grace loses nothing.
+const ShutdownGrace = 300 * time.Millisecond
+
+// serve runs srv's handlers until ctx ends, then shuts down within
+// ShutdownGrace. It does not use platform's Server.Run: http.Server.Shutdown
+// waits up to 5 s for a connection that was opened but has not sent a request
+// yet (Toxiproxy and TCP health checks open such connections), and Run
+// allows ShutdownTimeout (10 s), past the 5 s a runtime waits after SIGTERM.
+func serve(ctx context.Context, srv *platform.Server) error {
+	cfg := srv.Config
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
+	}
+	lns := []net.Listener{ln}
+	handlers := []http.Handler{srv.Handler()}
+	if cfg.AdminListen != "" {
+		aln, err := net.Listen("tcp", cfg.AdminListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (--admin-listen; empty disables): %w", cfg.AdminListen, err)
+		}
+		lns = append(lns, aln)
+		handlers = append(handlers, srv.AdminHandler())
+	}
+	servers := make([]*http.Server, len(lns))
+	errc := make(chan error, len(lns))
+	for i := range lns {
+		servers[i] = &http.Server{Handler: handlers[i], ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(srv.Log.Handler(), slog.LevelWarn)}
+		go func() { errc <- servers[i].Serve(lns[i]) }()
+	}
+	admin := ""
+	if len(lns) > 1 {
+		admin = lns[1].Addr().String()
+	}
+	srv.Log.Info("listening", "addr", ln.Addr().String(), "admin_addr", admin, "admin_enabled", cfg.AdminToken != "")
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("serve: %w", err)
+	}
+	srv.Log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	defer cancel()
+	for _, s := range servers {
+		if s.Shutdown(sctx) != nil {
+			s.Close() // grace over: drop what is left
+		}
+	}
+	srv.Log.Info("stopped")
 	return err
 }

@@ -178,3 +178,47 @@ func TestMainServesStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMainStopsPromptlyOnCancel: the teardown of a run sends SIGTERM and
+// kills after 5 s. Connections that were opened but sent no request yet
+// (Toxiproxy, TCP health checks) and a target that never answers must not
+// hold shutdown up: net/http's Shutdown waits up to 5 s for such a
+// connection, and a probe waits for its timeout.
+func TestMainStopsPromptlyOnCancel(t *testing.T) {
+	hang, err := net.Listen("tcp", "127.0.0.1:0") // accepts connections, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hang.Close() })
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Main(ctx, []string{"--listen", addr, "--admin-listen", "", "--dep", "stuck=http://" + hang.Addr().String(),
+			"--interval", "5s", "--probe-timeout", "5s", "--log-level", "error"})
+	}()
+	var conn net.Conn
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if conn, err = net.Dial("tcp", addr); err == nil {
+			break
+		}
+	}
+	if conn == nil {
+		t.Fatalf("monitoring never listened on %s: %v", addr, err)
+	}
+	defer conn.Close() // open, no request sent
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	// Generous bound, well under the 5 s net/http would wait for conn and
+	// the 5 s the stuck probe would take: failing here means Main waited
+	// on one of them.
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Main did not return within 3 s of its context being cancelled")
+	}
+}

@@ -369,9 +369,21 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// Connections that are open but have sent no request yet (health
+	// checkers, proxies pre-dialling) would hold Shutdown for Go's 5 s grace
+	// for new connections: they are tracked and closed as shutdown starts,
+	// while requests in flight get ShutdownTimeout to finish.
+	var fresh sync.Map // net.Conn -> struct{}
 	newSrv := func(h http.Handler) *http.Server {
 		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
+			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+			ConnState: func(c net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					fresh.Store(c, struct{}{})
+				} else {
+					fresh.Delete(c)
+				}
+			}}
 	}
 	servers := []*http.Server{newSrv(s.Handler())}
 	lns := []net.Listener{s.ln}
@@ -394,8 +406,28 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	for _, srv := range servers {
-		if serr := srv.Shutdown(sctx); serr != nil && err == nil {
-			err = fmt.Errorf("shutdown: %w", serr)
+		srv.SetKeepAlivesEnabled(false)
+	}
+	done := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { done <- srv.Shutdown(sctx) }()
+	}
+	// Until every server has shut down, drop connections that never sent a
+	// request (including any accepted just before the listeners closed).
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for pending := len(servers); pending > 0; {
+		select {
+		case serr := <-done:
+			pending--
+			if serr != nil && err == nil {
+				err = fmt.Errorf("shutdown: %w", serr)
+			}
+		case <-tick.C:
+			fresh.Range(func(k, _ any) bool {
+				k.(net.Conn).Close()
+				return true
+			})
 		}
 	}
 	s.Log.Info("stopped")

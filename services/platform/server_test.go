@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -448,5 +449,53 @@ func BenchmarkHandlerOverhead(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}
+
+// A connection that was opened but never sent a request (a health checker, a
+// proxy pre-dialling) must not hold shutdown for Go's 5 s new-connection
+// grace, while a request in flight still completes.
+func TestShutdownDropsSilentConnections(t *testing.T) {
+	s, _ := newTestServer(t)
+	release := make(chan struct{})
+	s.Mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		WriteJSON(w, 200, map[string]string{"done": "yes"})
+	})
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	silent, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	got := make(chan int, 1)
+	go func() {
+		r, err := http.Get("http://" + s.Addr() + "/slow")
+		if err != nil {
+			got <- -1
+			return
+		}
+		r.Body.Close()
+		got <- r.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	if code := <-got; code != 200 {
+		t.Fatalf("in-flight request got %d during shutdown", code)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(4 * time.Second): // Go's own grace for new conns is 5 s
+		t.Fatal("Run still waiting on a connection that never sent a request")
 	}
 }
