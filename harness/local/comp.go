@@ -136,7 +136,7 @@ func (cp *comp) startStorefront(ctx context.Context) error {
 		close(done)
 	}()
 	cp.cmd, cp.done = cmd, done
-	if err := cp.waitReady(ctx, done); err != nil {
+	if err := cp.waitReady(ctx, cmd.Process.Pid, done); err != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 		return fmt.Errorf("%w\n%s", err, tail(cp.logPath(), 15))
@@ -144,21 +144,29 @@ func (cp *comp) startStorefront(ctx context.Context) error {
 	return nil
 }
 
-func (cp *comp) waitReady(ctx context.Context, exited <-chan struct{}) error {
+// waitReady waits until the component answers on its ready port, then
+// checks that the listener answering is process pid's own: a process that
+// took the port first would otherwise pass for the component while the
+// component fails to bind (the caller starts again on fresh ports).
+func (cp *comp) waitReady(ctx context.Context, pid int, exited <-chan struct{}) error {
 	r := cp.c.Ready
 	port := r.Port
 	if port == "" && len(cp.c.Ports) > 0 {
 		port = cp.c.Ports[0].Name
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(cp.ports[port])
+	n := cp.ports[port]
+	addr := "127.0.0.1:" + strconv.Itoa(n)
 	if r.HTTPPath != "" {
-		return waitHTTP(ctx, "http://"+addr+r.HTTPPath, exited)
+		if err := waitHTTP(ctx, "http://"+addr+r.HTTPPath, exited); err != nil {
+			return err
+		}
+		return checkOwner(pid, n)
 	}
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return nil
+			return checkOwner(pid, n)
 		}
 		select {
 		case <-ctx.Done():
@@ -168,6 +176,16 @@ func (cp *comp) waitReady(ctx context.Context, exited <-chan struct{}) error {
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
+}
+
+// checkOwner fails with errForeignListener when 127.0.0.1:port is another
+// process's listener. When ownership cannot be read it does not fail.
+func checkOwner(pid, port int) error {
+	found, owned, err := listenerOwned(pid, port)
+	if err != nil || !found || owned {
+		return nil
+	}
+	return fmt.Errorf("%w: 127.0.0.1:%d answered, but not from pid %d", errForeignListener, port, pid)
 }
 
 func (cp *comp) startPostgres(ctx context.Context) error {

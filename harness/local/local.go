@@ -64,6 +64,7 @@ type Deployment struct {
 	mu        sync.Mutex
 	comps     map[string]*comp
 	proxyAddr map[string]string // edge → 127.0.0.1:N
+	ports     []int             // reserved for this run (see ports.go)
 	torn      bool
 	tearOnce  sync.Once
 	tearErr   error
@@ -143,7 +144,7 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (_ *Deployme
 	for _, c := range t.Components {
 		cp := &comp{c: c, d: d, ports: map[string]int{}}
 		for _, p := range c.Ports {
-			n, err := freePort()
+			n, err := d.freePort()
 			if err != nil {
 				return nil, fmt.Errorf("allocate port for %s/%s: %w", c.Name, p.Name, err)
 			}
@@ -163,7 +164,7 @@ func Start(ctx context.Context, t *topology.Topology, opts Options) (_ *Deployme
 	for attempt := 0; ; attempt++ {
 		specs := make([]proxy.Spec, 0, len(t.Edges))
 		for _, e := range t.Edges {
-			lp, err := freePort()
+			lp, err := d.freePort()
 			if err != nil {
 				return nil, fmt.Errorf("allocate proxy port: %w", err)
 			}
@@ -359,6 +360,7 @@ func (d *Deployment) Teardown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("toxiproxy: %w", err))
 			}
 		}
+		d.releasePorts()
 		if d.dir != "" {
 			if err := os.RemoveAll(d.dir); err != nil {
 				errs = append(errs, fmt.Errorf("remove run dir: %w", err))

@@ -42,6 +42,13 @@ type Server struct {
 	// (default DefaultStopTimeout).
 	StopTimeout time.Duration
 
+	// proxyMu serialises requests that change proxies (create, populate,
+	// update, delete, reset) against requests that list or show them:
+	// Toxiproxy reads a proxy's fields for JSON without the lock its
+	// updates hold (a data race the race detector reports). Toxic requests
+	// do not take it.
+	proxyMu sync.RWMutex
+
 	mu      sync.Mutex
 	listens map[string]bool // every address a proxy of this server listened on
 	closed  bool
@@ -88,17 +95,26 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // track records the listen address of every proxy the API creates or
 // updates, read from the API's own answers (no Toxiproxy lock is taken, so
-// a wedged proxy cannot hide its address from Close).
+// a wedged proxy cannot hide its address from Close), and orders proxy
+// changes against proxy reads (see proxyMu).
 func (s *Server) track(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || !(r.URL.Path == "/populate" || strings.HasPrefix(r.URL.Path, "/proxies")) ||
-			strings.Contains(r.URL.Path, "/toxics") {
+		proxyLevel := r.URL.Path == "/populate" || r.URL.Path == "/reset" ||
+			strings.HasPrefix(r.URL.Path, "/proxies") && !strings.Contains(r.URL.Path, "/toxics")
+		switch {
+		case !proxyLevel:
 			h.ServeHTTP(w, r)
-			return
+		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+			s.proxyMu.RLock()
+			defer s.proxyMu.RUnlock()
+			h.ServeHTTP(w, r)
+		default:
+			s.proxyMu.Lock()
+			defer s.proxyMu.Unlock()
+			rec := &recorder{ResponseWriter: w}
+			h.ServeHTTP(rec, r)
+			s.note(rec.body.Bytes())
 		}
-		rec := &recorder{ResponseWriter: w}
-		h.ServeHTTP(rec, r)
-		s.note(rec.body.Bytes())
 	})
 }
 

@@ -98,12 +98,25 @@ func wedge(t *testing.T) (*Server, *Client, string, []net.Conn) {
 	for range 8 {
 		dial() // never read: the proxy's writes to them block
 	}
-	time.Sleep(300 * time.Millisecond) // let the socket buffers fill
-	// The latency toxic is stuck writing to a client that does not read, so
-	// it never takes the interrupt the add sends it: the add hangs.
-	_ = within(t, time.Minute, "AddToxic", func() error {
-		return c.AddToxic(ctx, "x", Toxic{Name: "hole", Type: "timeout", Stream: Downstream, Toxicity: 1, Attributes: Attributes{"timeout": 0}})
-	})
+	// The latency toxic gets stuck writing to a client that does not read,
+	// so it never takes the interrupt an add sends it: the add hangs (an
+	// error here). Give a loaded machine a few chances to fill the buffers.
+	wedged := false
+	for attempt := 1; attempt <= 4 && !wedged; attempt++ {
+		time.Sleep(time.Duration(attempt) * 300 * time.Millisecond)
+		err := within(t, time.Minute, "AddToxic", func() error {
+			return c.AddToxic(ctx, "x", Toxic{Name: "hole", Type: "timeout", Stream: Downstream, Toxicity: 1, Attributes: Attributes{"timeout": 0}})
+		})
+		wedged = err != nil
+		if !wedged {
+			if err := c.RemoveToxic(ctx, "x", "hole"); err != nil {
+				t.Fatalf("no wedge yet, and removing the timeout toxic failed: %v", err)
+			}
+		}
+	}
+	if !wedged {
+		t.Fatal("the toxic chain never wedged: the test no longer reproduces the hang")
+	}
 	dial()
 	time.Sleep(200 * time.Millisecond) // accepted: the accept loop now waits on the wedged chain
 	return srv, c, p.Listen, conns
@@ -215,4 +228,31 @@ func TestCallTimeoutBoundsEveryCall(t *testing.T) {
 	if r.how != RemovedByRecreate || r.err == nil {
 		t.Errorf("guaranteed removal on a hung API = %q, %v; want a failed fallback, reported", r.how, r.err)
 	}
+}
+
+// TestListWhileUpdating: listing proxies while one is disabled and enabled
+// again is not a data race in the embedded server (run with -race).
+func TestListWhileUpdating(t *testing.T) {
+	c, _ := withProxy(t)
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 30 {
+			if _, err := c.Proxies(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := c.Proxy(ctx, "echo"); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := range 30 {
+		if err := c.SetEnabled(ctx, "echo", i%2 == 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
 }
