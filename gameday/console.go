@@ -229,12 +229,15 @@ func (c *Console) Start(ctx context.Context) error {
 	}
 	c.started = time.Now()
 	epoch := c.started.Truncate(c.opts.Bucket).Add(c.opts.Bucket)
-	if err := c.startObservation(ctx, epoch); err != nil {
+	// ctx bounds start-up only: load and recorder live until Finish, which
+	// stops them (stopObservation), whatever happens to the caller's ctx.
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if err := c.startObservation(c.ctx, epoch); err != nil {
 		c.stopObservation()
+		c.cancel()
 		return err
 	}
 	c.live = newLiveView(c.gen, c.opts.History)
-	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	c.loopDone = make(chan struct{})
 	go c.loop()
 	c.record(AuditEntry{Who: "console", Holder: "console", Action: "start", OK: true,
@@ -254,82 +257,20 @@ func (c *Console) loadText() string {
 	return "; background load " + strings.Join(parts, ", ")
 }
 
-// startObservation starts the load generator (when asked) and the recorder.
+// startObservation starts the background load (when asked) and the recorder.
 func (c *Console) startObservation(ctx context.Context, epoch time.Time) error {
-	t := c.env.Topology()
-	if lo := c.opts.Load; lo != nil && len(lo.Rates) > 0 {
-		var regions []load.Region
-		names := make([]string, 0, len(lo.Rates))
-		for n := range lo.Rates {
-			names = append(names, n)
+	o := scenarios.ObservationOptions{RunID: c.env.RunID() + "-gameday", Epoch: epoch, Bucket: c.opts.Bucket, Seed: 1}
+	if lo := c.opts.Load; lo != nil {
+		o.Rates, o.Mix = lo.Rates, lo.Mix
+		if lo.Seed != 0 {
+			o.Seed = lo.Seed
 		}
-		sort.Strings(names)
-		for _, n := range names {
-			u, err := c.env.Endpoint("gateway-"+n, topology.PortHTTP)
-			if err != nil {
-				return fmt.Errorf("background load for region %s: %w (load drives the storefront's gateway-<region>)", n, err)
-			}
-			regions = append(regions, load.Region{Name: n, BaseURL: u, Rate: lo.Rates[n]})
-		}
-		seed := lo.Seed
-		if seed == 0 {
-			seed = 1
-		}
-		gen, err := load.New(load.Config{Regions: regions, Mix: lo.Mix, Seed: seed, RunID: c.env.RunID() + "-gameday", Epoch: epoch, Bucket: c.opts.Bucket})
-		if err != nil {
-			return fmt.Errorf("background load: %w", err)
-		}
-		c.gen = gen
 	}
-	rc := record.Config{Epoch: epoch, Bucket: c.opts.Bucket, ToxiproxyURL: c.env.ToxiproxyURL()}
-	if c.gen != nil {
-		rc.Load = c.gen
-	}
-	for _, comp := range t.Components {
-		tg := record.Target{Name: comp.Name, Kind: string(comp.Kind), Region: comp.Region}
-		if _, ok := comp.Port(topology.PortHTTP); ok && comp.Image == topology.ImageStorefront {
-			base, err := c.env.Endpoint(comp.Name, topology.PortHTTP)
-			if err != nil {
-				return fmt.Errorf("watch %s: %w", comp.Name, err)
-			}
-			tg.MetricsURL, tg.HealthURL, tg.ReadyURL = base+"/metrics", base+"/healthz", base+"/readyz"
-			if comp.Kind == topology.KindMonitoring {
-				rc.Monitoring = &record.Monitor{Component: comp.Name, StatusURL: base + "/status"}
-			}
-		} else if len(comp.Ports) > 0 {
-			addr, err := c.env.Addr(comp.Name, comp.Ports[0].Name)
-			if err != nil {
-				return fmt.Errorf("watch %s: %w", comp.Name, err)
-			}
-			tg.TCPAddr = addr
-			if r := comp.Ready; r.HTTPPath != "" {
-				port := r.Port
-				if port == "" {
-					port = comp.Ports[0].Name
-				}
-				if base, err := c.env.Endpoint(comp.Name, port); err == nil {
-					tg.HealthURL, tg.TCPAddr = base+r.HTTPPath, ""
-				}
-			}
-		}
-		rc.Components = append(rc.Components, tg)
-	}
-	for _, e := range t.Edges {
-		rc.Edges = append(rc.Edges, record.Edge{Name: e.Name, From: e.From, To: e.To, Dependency: e.DepName})
-	}
-	rec, err := record.New(rc)
+	gen, rec, err := scenarios.StartObservation(ctx, c.env, o)
 	if err != nil {
-		return fmt.Errorf("recorder: %w", err)
+		return fmt.Errorf("background load and recorder: %w", err)
 	}
-	if err := rec.Start(ctx); err != nil {
-		return fmt.Errorf("start recorder: %w", err)
-	}
-	c.rec = rec
-	if c.gen != nil {
-		if err := c.gen.Start(ctx); err != nil {
-			return fmt.Errorf("start background load: %w", err)
-		}
-	}
+	c.gen, c.rec = gen, rec
 	return nil
 }
 

@@ -614,7 +614,21 @@ func TestSSE(t *testing.T) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	var states []gameday.State
 	applied := false
-	for sc.Scan() && len(states) < 6 {
+	// Read at least 6 states and until the recorder has judged a complete
+	// bucket (its baseline is taken at the epoch, so the first states can
+	// all be "unknown"); the 15 s context bounds the wait.
+	judged := func() bool {
+		if len(states) == 0 {
+			return false
+		}
+		for _, h := range states[len(states)-1].Health {
+			if h.State != "unknown" {
+				return true
+			}
+		}
+		return false
+	}
+	for (len(states) < 6 || !judged()) && sc.Scan() {
 		line := sc.Text()
 		data, ok := strings.CutPrefix(line, "data: ")
 		if !ok || data == "{}" {

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/outagelab/outagelab/internal/yamlx"
 )
 
 // Limits that keep the loader cheap on hostile input.
@@ -20,202 +21,54 @@ const (
 	// maxNodes bounds how many YAML nodes one file may expand to, aliases
 	// included (a "billion laughs" file stops here).
 	maxNodes = 50_000
-	// maxFlowDepth bounds [ { nesting, checked before the parser sees the bytes.
-	maxFlowDepth = 64
-	maxDepth     = 64
 )
 
 // decoder walks goccy/go-yaml's AST so that every problem is reported with
 // its position, and decoding goes on after one: strict decoding in
 // goccy/go-yaml stops at the first error.
 type decoder struct {
-	e       *errs
-	anchors map[string]ast.Node
-	nodes   int
-	bombed  bool
+	e *errs
+	r *yamlx.Resolver
 }
 
-func posOf(n ast.Node) Pos {
-	if n == nil {
-		return Pos{}
-	}
-	tk := n.GetToken()
-	if tk == nil || tk.Position == nil {
-		return Pos{}
-	}
-	return Pos{Line: tk.Position.Line, Col: tk.Position.Column}
+func newDecoder(e *errs) *decoder {
+	return &decoder{e: e, r: yamlx.NewResolver(e, maxNodes)}
 }
+
+var (
+	posOf  = yamlx.PosOf
+	kindOf = yamlx.KindOf
+	join   = yamlx.Join
+)
 
 // parse turns bytes into the document's root node, or records why it cannot.
 func (d *decoder) parse(src []byte) ast.Node {
-	if len(src) > MaxFileSize {
-		d.e.add(Pos{}, "", "split it or remove data", "file is %d bytes; the limit is %d", len(src), MaxFileSize)
-		return nil
-	}
-	if p, depth := flowDepth(src); depth > maxFlowDepth {
-		d.e.add(p, "", "", "nesting deeper than %d levels", maxFlowDepth)
-		return nil
-	}
-	f, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
-	if err != nil {
-		var ye yaml.Error
-		p := Pos{}
-		msg := err.Error()
-		if as(err, &ye) {
-			if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-				p = Pos{Line: tk.Position.Line, Col: tk.Position.Column}
-			}
-			msg = ye.GetMessage()
+	docs, pr := yamlx.Parse(src, MaxFileSize, parser.AllowDuplicateMapKey())
+	if pr != nil {
+		hint := ""
+		switch pr.Kind {
+		case yamlx.TooLarge:
+			hint = "split it or remove data"
+		case yamlx.Syntax:
+			hint = "fix the YAML syntax first"
 		}
-		d.e.add(p, "", "fix the YAML syntax first", "%s", msg)
+		d.e.Add(pr.Pos, "", pr.Msg, hint)
 		return nil
-	}
-	var docs []*ast.DocumentNode
-	for _, doc := range f.Docs {
-		if doc != nil && doc.Body != nil {
-			docs = append(docs, doc)
-		}
 	}
 	if len(docs) == 0 {
-		d.e.add(Pos{Line: 1, Col: 1}, "", "start from a library scenario: `outagelab list`", "empty scenario file")
+		d.e.Add(Pos{Line: 1, Col: 1}, "", "empty scenario file", "start from a library scenario: `outagelab list`")
 		return nil
 	}
 	if len(docs) > 1 {
-		d.e.add(posOf(docs[1].Body), "", "one scenario per file", "file holds %d YAML documents", len(docs))
+		d.e.Addf(posOf(docs[1]), "", "one scenario per file", "file holds %d YAML documents", len(docs))
 	}
-	d.collectAnchors(docs[0].Body, 0)
-	return docs[0].Body
-}
-
-func as(err error, target *yaml.Error) bool {
-	for err != nil {
-		if e, ok := err.(yaml.Error); ok {
-			*target = e
-			return true
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
-}
-
-// flowDepth returns the deepest [ { nesting outside quotes and where it is.
-func flowDepth(src []byte) (Pos, int) {
-	depth, worst := 0, 0
-	line, col := 1, 0
-	var at Pos
-	var quote byte
-	comment := false
-	for _, c := range src {
-		col++
-		if c == '\n' {
-			line, col, comment = line+1, 0, false
-			continue
-		}
-		switch {
-		case comment:
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '#':
-			comment = true
-		case c == '[' || c == '{':
-			depth++
-			if depth > worst {
-				worst, at = depth, Pos{line, col}
-			}
-		case c == ']' || c == '}':
-			depth--
-		}
-	}
-	return at, worst
-}
-
-func (d *decoder) collectAnchors(n ast.Node, depth int) {
-	if n == nil || depth > maxDepth {
-		return
-	}
-	switch v := n.(type) {
-	case *ast.AnchorNode:
-		if v.Name != nil {
-			d.anchors[v.Name.GetToken().Value] = v.Value
-		}
-		d.collectAnchors(v.Value, depth+1)
-	case *ast.TagNode:
-		d.collectAnchors(v.Value, depth+1)
-	case *ast.MappingNode:
-		for _, mv := range v.Values {
-			d.collectAnchors(mv.Value, depth+1)
-		}
-	case *ast.MappingValueNode:
-		d.collectAnchors(v.Value, depth+1)
-	case *ast.SequenceNode:
-		for _, x := range v.Values {
-			d.collectAnchors(x, depth+1)
-		}
-	}
+	d.r.CollectAnchors(docs[0])
+	return docs[0]
 }
 
 // resolve follows anchors, aliases and tags to the node that holds the value.
 // It returns nil (and records why) when the budget is spent or an alias is unknown.
-func (d *decoder) resolve(n ast.Node, path string) ast.Node {
-	for hops := 0; n != nil; hops++ {
-		d.nodes++
-		if d.nodes > maxNodes || hops > 32 {
-			if !d.bombed {
-				d.bombed = true
-				d.e.add(posOf(n), path, "aliases may not expand a file beyond limits", "file expands to more than %d nodes", maxNodes)
-			}
-			return nil
-		}
-		switch v := n.(type) {
-		case *ast.AnchorNode:
-			n = v.Value
-		case *ast.AliasNode:
-			name := ""
-			if v.Value != nil {
-				name = v.Value.GetToken().Value
-			}
-			t, ok := d.anchors[name]
-			if !ok {
-				d.e.add(posOf(n), path, "define it with &"+name+" first", "unknown alias *%s", name)
-				return nil
-			}
-			n = t
-		case *ast.TagNode:
-			n = v.Value
-		default:
-			return n
-		}
-	}
-	return nil
-}
-
-func kindOf(n ast.Node) string {
-	switch n.(type) {
-	case *ast.MappingNode, *ast.MappingValueNode:
-		return "a mapping"
-	case *ast.SequenceNode:
-		return "a list"
-	case *ast.StringNode, *ast.LiteralNode:
-		return "a string"
-	case *ast.IntegerNode:
-		return "an integer"
-	case *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
-		return "a number"
-	case *ast.BoolNode:
-		return "a boolean"
-	case *ast.NullNode, nil:
-		return "null"
-	}
-	return "a " + n.Type().String()
-}
+func (d *decoder) resolve(n ast.Node, path string) ast.Node { return d.r.Resolve(n, path) }
 
 type keyValue struct {
 	key    string
@@ -229,14 +82,9 @@ func (d *decoder) mapping(n ast.Node, path string) ([]keyValue, bool) {
 	if n == nil {
 		return nil, false
 	}
-	var values []*ast.MappingValueNode
-	switch v := n.(type) {
-	case *ast.MappingNode:
-		values = v.Values
-	case *ast.MappingValueNode:
-		values = []*ast.MappingValueNode{v}
-	default:
-		d.e.add(posOf(n), path, "", "expected a mapping, got %s", kindOf(n))
+	values, ok := yamlx.MappingValues(n)
+	if !ok {
+		d.e.Addf(posOf(n), path, "", "expected a mapping, got %s", kindOf(n))
 		return nil, false
 	}
 	seen := map[string]Pos{}
@@ -247,7 +95,7 @@ func (d *decoder) mapping(n ast.Node, path string) ([]keyValue, bool) {
 		}
 		kp := posOf(mv.Key)
 		if mv.Key.IsMergeKey() {
-			d.e.add(kp, path, "write the keys out", "merge keys (<<) are not supported")
+			d.e.Addf(kp, path, "write the keys out", "merge keys (<<) are not supported")
 			continue
 		}
 		kn := d.resolve(mv.Key, path)
@@ -256,7 +104,7 @@ func (d *decoder) mapping(n ast.Node, path string) ([]keyValue, bool) {
 			key = kn.GetToken().Value
 		}
 		if prev, dup := seen[key]; dup {
-			d.e.add(kp, join(path, key), fmt.Sprintf("first defined at %d:%d", prev.Line, prev.Col), "duplicate key %q", key)
+			d.e.Addf(kp, join(path, key), fmt.Sprintf("first defined at %d:%d", prev.Line, prev.Col), "duplicate key %q", key)
 			continue
 		}
 		seen[key] = kp
@@ -282,7 +130,7 @@ func (d *decoder) fields(n ast.Node, path string, required []string, spec map[st
 		have[kv.key] = true
 		f, ok := spec[kv.key]
 		if !ok {
-			d.e.add(kv.keyPos, join(path, kv.key), suggest(kv.key, known), "unknown field %q", kv.key)
+			d.e.Addf(kv.keyPos, join(path, kv.key), yamlx.Suggest(kv.key, known), "unknown field %q", kv.key)
 			continue
 		}
 		f(kv.value, join(path, kv.key))
@@ -293,17 +141,10 @@ func (d *decoder) fields(n ast.Node, path string, required []string, spec map[st
 	}
 	for _, r := range required {
 		if !have[r] {
-			d.e.add(at, path, "", "missing required field %q", r)
+			d.e.Addf(at, path, "", "missing required field %q", r)
 		}
 	}
 	return true
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }
 
 func (d *decoder) seq(n ast.Node, path string, each func(i int, v ast.Node, p string)) bool {
@@ -313,11 +154,11 @@ func (d *decoder) seq(n ast.Node, path string, each func(i int, v ast.Node, p st
 	}
 	s, ok := n.(*ast.SequenceNode)
 	if !ok {
-		d.e.add(posOf(n), path, "", "expected a list, got %s", kindOf(n))
+		d.e.Addf(posOf(n), path, "", "expected a list, got %s", kindOf(n))
 		return false
 	}
 	for i, v := range s.Values {
-		each(i, v, fmt.Sprintf("%s[%d]", path, i))
+		each(i, v, yamlx.Index(path, i))
 	}
 	return true
 }
@@ -336,7 +177,7 @@ func (d *decoder) str(n ast.Node, path string) (string, bool) {
 		}
 		return "", true
 	}
-	d.e.add(posOf(n), path, "quote it if it is meant as text", "expected a string, got %s", kindOf(n))
+	d.e.Addf(posOf(n), path, "quote it if it is meant as text", "expected a string, got %s", kindOf(n))
 	return "", false
 }
 
@@ -352,7 +193,7 @@ func (d *decoder) scalarText(n ast.Node, path string) (string, bool) {
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:
 		return v.GetToken().Value, true
 	}
-	d.e.add(posOf(n), path, "", "expected a string, got %s", kindOf(n))
+	d.e.Addf(posOf(n), path, "", "expected a string, got %s", kindOf(n))
 	return "", false
 }
 
@@ -372,7 +213,7 @@ func (d *decoder) number(n ast.Node, path string) (float64, bool) {
 	case *ast.FloatNode:
 		return v.Value, true
 	}
-	d.e.add(posOf(n), path, "", "expected a number, got %s", kindOf(n))
+	d.e.Addf(posOf(n), path, "", "expected a number, got %s", kindOf(n))
 	return 0, false
 }
 
@@ -390,10 +231,10 @@ func (d *decoder) integer(n ast.Node, path string) (int64, bool) {
 				return int64(x), true
 			}
 		}
-		d.e.add(posOf(n), path, "", "integer out of range")
+		d.e.Addf(posOf(n), path, "", "integer out of range")
 		return 0, false
 	}
-	d.e.add(posOf(n), path, "", "expected an integer, got %s", kindOf(n))
+	d.e.Addf(posOf(n), path, "", "expected an integer, got %s", kindOf(n))
 	return 0, false
 }
 
@@ -405,7 +246,7 @@ func (d *decoder) boolean(n ast.Node, path string) (bool, bool) {
 	if v, ok := n.(*ast.BoolNode); ok {
 		return v.Value, true
 	}
-	d.e.add(posOf(n), path, "write true or false", "expected a boolean, got %s", kindOf(n))
+	d.e.Addf(posOf(n), path, "write true or false", "expected a boolean, got %s", kindOf(n))
 	return false, false
 }
 
@@ -420,16 +261,16 @@ func (d *decoder) duration(n ast.Node, path string) (time.Duration, bool) {
 	}
 	s, ok := n.(*ast.StringNode)
 	if !ok {
-		d.e.add(posOf(n), path, `write a duration with a unit, e.g. "90s", "1h58m"`, "expected a duration, got %s", kindOf(n))
+		d.e.Addf(posOf(n), path, `write a duration with a unit, e.g. "90s", "1h58m"`, "expected a duration, got %s", kindOf(n))
 		return 0, false
 	}
 	v, err := ParseDuration(s.Value)
 	if err != nil {
-		d.e.add(posOf(n), path, `units: ms, s, m, h, d; e.g. "1h58m"`, "bad duration %q", s.Value)
+		d.e.Addf(posOf(n), path, `units: ms, s, m, h, d; e.g. "1h58m"`, "bad duration %q", s.Value)
 		return 0, false
 	}
 	if v < 0 {
-		d.e.add(posOf(n), path, "", "negative duration %q", s.Value)
+		d.e.Addf(posOf(n), path, "", "negative duration %q", s.Value)
 		return 0, false
 	}
 	return v, true
@@ -471,7 +312,7 @@ func (d *decoder) strMap(n ast.Node, path string) map[string]string {
 // nil, []any, map[string]any) for fault parameters.
 func (d *decoder) generic(n ast.Node, path string, depth int) (any, bool) {
 	if depth > 8 {
-		d.e.add(posOf(n), path, "", "value nested too deeply")
+		d.e.Addf(posOf(n), path, "", "value nested too deeply")
 		return nil, false
 	}
 	n = d.resolve(n, path)
@@ -525,7 +366,7 @@ func (d *decoder) generic(n ast.Node, path string, depth int) (any, bool) {
 		}
 		return out, ok
 	}
-	d.e.add(posOf(n), path, "", "unsupported value %s", kindOf(n))
+	d.e.Addf(posOf(n), path, "", "unsupported value %s", kindOf(n))
 	return nil, false
 }
 
@@ -539,7 +380,7 @@ func (d *decoder) decodeScenario(root ast.Node, s *Scenario, raw *rawRefs) {
 		"name": func(v ast.Node, p string) {
 			if x, ok := d.str(v, p); ok {
 				if !nameRE.MatchString(x) {
-					d.e.add(posOf(v), p, "lower-case letters, digits, '.', '_' and '-', e.g. aws-us-east-1-2021-12-07", "bad name %q", x)
+					d.e.Addf(posOf(v), p, "lower-case letters, digits, '.', '_' and '-', e.g. aws-us-east-1-2021-12-07", "bad name %q", x)
 				}
 				s.Name = x
 			}
@@ -548,7 +389,7 @@ func (d *decoder) decodeScenario(root ast.Node, s *Scenario, raw *rawRefs) {
 		"date": func(v ast.Node, p string) {
 			if x, ok := d.scalarText(v, p); ok {
 				if _, err := time.Parse("2006-01-02", x); err != nil {
-					d.e.add(posOf(v), p, "write YYYY-MM-DD", "bad date %q", x)
+					d.e.Addf(posOf(v), p, "write YYYY-MM-DD", "bad date %q", x)
 				}
 				s.Date = x
 			}
@@ -558,7 +399,7 @@ func (d *decoder) decodeScenario(root ast.Node, s *Scenario, raw *rawRefs) {
 			d.seq(v, p, func(_ int, x ast.Node, q string) {
 				if u, ok := d.str(x, q); ok {
 					if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-						d.e.add(posOf(x), q, "sources are links to post-incident reports", "source %q is not an http(s) URL", u)
+						d.e.Addf(posOf(x), q, "sources are links to post-incident reports", "source %q is not an http(s) URL", u)
 					}
 					s.Sources = append(s.Sources, u)
 				}
@@ -573,7 +414,7 @@ func (d *decoder) decodeScenario(root ast.Node, s *Scenario, raw *rawRefs) {
 		"time_scale": func(v ast.Node, p string) {
 			if x, ok := d.number(v, p); ok {
 				if !(x > 0) || x > 1e6 {
-					d.e.add(posOf(v), p, "60 plays one incident hour per wall minute", "time_scale must be > 0 and ≤ 1e6, got %v", x)
+					d.e.Addf(posOf(v), p, "60 plays one incident hour per wall minute", "time_scale must be > 0 and ≤ 1e6, got %v", x)
 				}
 				s.TimeScale = x
 			}
@@ -662,7 +503,7 @@ func (d *decoder) checkPreset(p Pos, path, s string) {
 			return
 		}
 	}
-	d.e.add(p, path, suggest(s, Presets), "unknown policy preset %q", s)
+	d.e.Addf(p, path, yamlx.Suggest(s, Presets), "unknown policy preset %q", s)
 }
 
 func (d *decoder) decodeLoad(v ast.Node, p string, l *LoadProfile, raw *rawRefs) {
@@ -681,25 +522,25 @@ func (d *decoder) decodeLoad(v ast.Node, p string, l *LoadProfile, raw *rawRefs)
 				case *ast.StringNode:
 					r, err := ParseRate(t.Value)
 					if err != nil {
-						d.e.add(posOf(rn), qq, `write arrivals per second, e.g. "40/s"`, "%v", err)
+						d.e.Addf(posOf(rn), qq, `write arrivals per second, e.g. "40/s"`, "%v", err)
 						continue
 					}
 					rate = r
 				case *ast.IntegerNode, *ast.FloatNode:
 					r, _ := d.number(rn, qq)
 					if r < 0 {
-						d.e.add(posOf(rn), qq, "", "negative rate")
+						d.e.Addf(posOf(rn), qq, "", "negative rate")
 						continue
 					}
 					rate = r
 				default:
 					if rn != nil {
-						d.e.add(posOf(rn), qq, `write e.g. "40/s"`, "expected a rate, got %s", kindOf(rn))
+						d.e.Addf(posOf(rn), qq, `write e.g. "40/s"`, "expected a rate, got %s", kindOf(rn))
 					}
 					continue
 				}
 				if rate > 5000 {
-					d.e.add(posOf(rn), qq, "the load generator targets ≤ 5000/s per region", "rate %.0f/s is too high", rate)
+					d.e.Addf(posOf(rn), qq, "the load generator targets ≤ 5000/s per region", "rate %.0f/s is too high", rate)
 				}
 				l.Rate[kv.key] = rate
 				raw.rateRegions[kv.key] = kv.keyPos
@@ -718,7 +559,7 @@ func (d *decoder) decodeLoad(v ast.Node, p string, l *LoadProfile, raw *rawRefs)
 					continue
 				}
 				if w < 0 || w > 1_000_000 {
-					d.e.add(posOf(kv.value), join(q, kv.key), "", "weight must be 0..1000000, got %d", w)
+					d.e.Addf(posOf(kv.value), join(q, kv.key), "", "weight must be 0..1000000, got %d", w)
 					continue
 				}
 				total += w
@@ -726,7 +567,7 @@ func (d *decoder) decodeLoad(v ast.Node, p string, l *LoadProfile, raw *rawRefs)
 				raw.mixJourneys[kv.key] = kv.keyPos
 			}
 			if total == 0 && len(kvs) > 0 {
-				d.e.add(posOf(x), q, "give at least one journey a positive weight", "every weight is 0")
+				d.e.Addf(posOf(x), q, "give at least one journey a positive weight", "every weight is 0")
 			}
 		},
 	})
@@ -738,7 +579,7 @@ func (d *decoder) decodePhase(v ast.Node, p string, raw *rawRefs) Phase {
 		"name": func(x ast.Node, q string) {
 			if s, ok := d.str(x, q); ok {
 				if !nameRE.MatchString(s) {
-					d.e.add(posOf(x), q, "lower-case letters, digits, '.', '_' and '-'", "bad phase name %q", s)
+					d.e.Addf(posOf(x), q, "lower-case letters, digits, '.', '_' and '-'", "bad phase name %q", s)
 				}
 				ph.Name = s
 			}
@@ -750,7 +591,7 @@ func (d *decoder) decodePhase(v ast.Node, p string, raw *rawRefs) Phase {
 		"for": func(x ast.Node, q string) {
 			if dur, ok := d.duration(x, q); ok {
 				if dur == 0 {
-					d.e.add(posOf(x), q, "", "a phase must last longer than 0")
+					d.e.Addf(posOf(x), q, "", "a phase must last longer than 0")
 				}
 				ph.For = dur
 			}
@@ -788,14 +629,14 @@ func (d *decoder) decodeFault(v ast.Node, p string, raw *rawRefs) Fault {
 		case "toxicity":
 			if x, ok := d.number(kv.value, q); ok {
 				if !(x > 0 && x <= 1) {
-					d.e.add(posOf(kv.value), q, "the share of connections affected: 0 < toxicity ≤ 1 (remove the fault instead of 0)", "toxicity %v out of range", x)
+					d.e.Addf(posOf(kv.value), q, "the share of connections affected: 0 < toxicity ≤ 1 (remove the fault instead of 0)", "toxicity %v out of range", x)
 				}
 				f.Toxicity = &x
 			}
 		case "stream":
 			if s, ok := d.str(kv.value, q); ok {
 				if s != "upstream" && s != "downstream" && s != "both" {
-					d.e.add(posOf(kv.value), q, suggest(s, []string{"upstream", "downstream", "both"}), "unknown stream %q", s)
+					d.e.Addf(posOf(kv.value), q, yamlx.Suggest(s, []string{"upstream", "downstream", "both"}), "unknown stream %q", s)
 				}
 				f.Stream = s
 			}
@@ -811,7 +652,7 @@ func (d *decoder) decodeFault(v ast.Node, p string, raw *rawRefs) Fault {
 		}
 	}
 	if !hasKind {
-		d.e.add(posOf(v), p, "e.g. kind: latency", "missing required field %q", "kind")
+		d.e.Addf(posOf(v), p, "e.g. kind: latency", "missing required field %q", "kind")
 	}
 	f.paramPos = params
 	return f
@@ -828,7 +669,7 @@ func (d *decoder) decodeEdgeSelector(v ast.Node, p string) *EdgeSelector {
 		"crossing": func(x ast.Node, q string) {
 			sel.Crossing = d.strOrList(x, q)
 			if len(sel.Crossing) != 2 {
-				d.e.add(posOf(x), q, "e.g. crossing: [us-east-1, eu-west-1]", "crossing needs exactly two sides, got %d", len(sel.Crossing))
+				d.e.Addf(posOf(x), q, "e.g. crossing: [us-east-1, eu-west-1]", "crossing needs exactly two sides, got %d", len(sel.Crossing))
 			}
 		},
 		"labels": func(x ast.Node, q string) { sel.Labels = d.strMap(x, q) },
@@ -856,7 +697,7 @@ func (d *decoder) condition(m Metric, v ast.Node, p string) (Condition, bool) {
 	}
 	c, err := ParseCondition(m, s)
 	if err != nil {
-		d.e.add(posOf(v), p, "", "%v", err)
+		d.e.Addf(posOf(v), p, "", "%v", err)
 		return c, false
 	}
 	return c, true
@@ -890,7 +731,7 @@ func (d *decoder) decodeHypothesis(v ast.Node, p string, during bool) Hypothesis
 		spec[string(m)] = func(x ast.Node, q string) { nchecks++; f(x, q) }
 	}
 	if d.fields(v, p, req, spec) && nchecks == 0 {
-		d.e.add(posOf(v), p, `add e.g. success: ">= 95%" or p99: "< 500ms"`, "hypothesis checks nothing")
+		d.e.Addf(posOf(v), p, `add e.g. success: ">= 95%" or p99: "< 500ms"`, "hypothesis checks nothing")
 	}
 	return h
 }
@@ -912,7 +753,7 @@ func (d *decoder) decodeGuard(v ast.Node, p string) Guard {
 		}
 	}
 	if d.fields(v, p, []string{"for"}, spec) && n != 1 {
-		d.e.add(posOf(v), p, `e.g. {journey: browse, success: "< 20%", for: 30s}`, "an abort guard needs exactly one condition, got %d", n)
+		d.e.Addf(posOf(v), p, `e.g. {journey: browse, success: "< 20%", for: 30s}`, "an abort guard needs exactly one condition, got %d", n)
 	}
 	return g
 }

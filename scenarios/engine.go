@@ -305,69 +305,21 @@ func (r *runner) up(ctx context.Context) error {
 }
 
 func (r *runner) startLoad(ctx context.Context) error {
-	t := r.env.Topology()
-	var regions []load.Region
-	names := make([]string, 0, len(r.s.Load.Rate))
-	for n := range r.s.Load.Rate {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		gw := "gateway-" + n
-		if t.Component(gw) == nil {
-			return fmt.Errorf("load for region %s: topology %s has no component %s (load drives the storefront's gateways)", n, t.Name, gw)
-		}
-		u, err := r.env.Endpoint(gw, topology.PortHTTP)
-		if err != nil {
-			return fmt.Errorf("load for region %s: %w", n, err)
-		}
-		regions = append(regions, load.Region{Name: n, BaseURL: u, Rate: r.s.Load.Rate[n]})
+	if len(r.s.Load.Rate) == 0 {
+		return fmt.Errorf("load generator: scenario %s gives no region a load rate", r.s.Name)
 	}
 	mix := load.Mix{}
 	for j, w := range r.s.Load.Mix {
 		mix[load.Journey(j)] = float64(w)
 	}
 	r.epoch = time.Now().Truncate(r.o.Bucket).Add(r.o.Bucket)
-	gen, err := load.New(load.Config{Regions: regions, Mix: mix, Seed: r.res.Scenario.Seed, RunID: r.res.RunID, Epoch: r.epoch, Bucket: r.o.Bucket})
+	gen, rec, err := StartObservation(ctx, r.env, ObservationOptions{
+		Rates: r.s.Load.Rate, Mix: mix, Seed: r.res.Scenario.Seed, RunID: r.res.RunID, Epoch: r.epoch, Bucket: r.o.Bucket,
+	})
 	if err != nil {
-		return fmt.Errorf("load generator: %w", err)
+		return err
 	}
-	rc := record.Config{Epoch: r.epoch, Bucket: r.o.Bucket, ToxiproxyURL: r.env.ToxiproxyURL(), Load: gen}
-	for _, c := range t.Components {
-		tg := record.Target{Name: c.Name, Kind: string(c.Kind), Region: c.Region}
-		if _, ok := c.Port(topology.PortHTTP); ok {
-			base, err := r.env.Endpoint(c.Name, topology.PortHTTP)
-			if err != nil {
-				return fmt.Errorf("recorder target %s: %w", c.Name, err)
-			}
-			tg.MetricsURL, tg.HealthURL, tg.ReadyURL = base+"/metrics", base+"/healthz", base+"/readyz"
-			if c.Kind == topology.KindMonitoring {
-				rc.Monitoring = &record.Monitor{Component: c.Name, StatusURL: base + "/status"}
-			}
-		} else if len(c.Ports) > 0 {
-			addr, err := r.env.Addr(c.Name, c.Ports[0].Name)
-			if err != nil {
-				return fmt.Errorf("recorder target %s: %w", c.Name, err)
-			}
-			tg.TCPAddr = addr
-		}
-		rc.Components = append(rc.Components, tg)
-	}
-	for _, e := range t.Edges {
-		rc.Edges = append(rc.Edges, record.Edge{Name: e.Name, From: e.From, To: e.To, Dependency: e.DepName})
-	}
-	rec, err := record.New(rc)
-	if err != nil {
-		return fmt.Errorf("recorder: %w", err)
-	}
-	if err := rec.Start(ctx); err != nil {
-		return fmt.Errorf("start recorder: %w", err)
-	}
-	r.rec = rec
-	if err := gen.Start(ctx); err != nil {
-		return fmt.Errorf("start load: %w", err)
-	}
-	r.gen = gen
+	r.gen, r.rec = gen, rec
 	r.event("load", "load on: %s", rateText(r.s.Load.Rate))
 	return nil
 }

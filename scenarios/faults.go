@@ -10,6 +10,7 @@ import (
 
 	"github.com/outagelab/outagelab/harness/faults"
 	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/internal/yamlx"
 )
 
 // Fault kinds come from the harness registry (harness/faults), the one
@@ -46,7 +47,7 @@ func checkFault(e *errs, f *Fault, path string, topo *topology.Topology) {
 	}
 	k, ok := lookupKind(f.Kind)
 	if !ok {
-		e.add(f.kindPos, path+".kind", suggest(f.Kind, KindNames()), "unknown fault kind %q", f.Kind)
+		e.Addf(f.kindPos, path+".kind", yamlx.Suggest(f.Kind, KindNames()), "unknown fault kind %q", f.Kind)
 		return
 	}
 	for _, perr := range k.validate(f.paramsWithToxic()) {
@@ -58,28 +59,28 @@ func checkFault(e *errs, f *Fault, path string, topo *topology.Topology) {
 		if perr.param != "" {
 			field = path + "." + perr.param
 		}
-		e.add(p, field, perr.hint, "%s", perr.msg)
+		e.Addf(p, field, perr.hint, "%s", perr.msg)
 	}
 	if (f.Toxicity != nil || f.Stream != "") && !k.toxic {
-		e.add(f.Pos, path, "toxicity and stream apply to Toxiproxy toxics only", "fault kind %q has no toxicity or stream", f.Kind)
+		e.Addf(f.Pos, path, "toxicity and stream apply to Toxiproxy toxics only", "fault kind %q has no toxicity or stream", f.Kind)
 	}
 	switch k.scope {
 	case faults.ScopeEdge:
 		if f.Components != nil {
-			e.add(f.Pos, path+".components", "use edges: {to: NAME} to hit every edge into a component", "fault kind %q acts on edges, not components", f.Kind)
+			e.Addf(f.Pos, path+".components", "use edges: {to: NAME} to hit every edge into a component", "fault kind %q acts on edges, not components", f.Kind)
 			return
 		}
 		if f.Edges == nil {
-			e.add(f.Pos, path, "e.g. edges: {to: identity}", "fault kind %q needs an edges selector", f.Kind)
+			e.Addf(f.Pos, path, "e.g. edges: {to: identity}", "fault kind %q needs an edges selector", f.Kind)
 			return
 		}
 	case faults.ScopeComponent:
 		if f.Edges != nil {
-			e.add(f.Pos, path+".edges", "use components: {names: [NAME]}", "fault kind %q acts on components, not edges", f.Kind)
+			e.Addf(f.Pos, path+".edges", "use components: {names: [NAME]}", "fault kind %q acts on components, not edges", f.Kind)
 			return
 		}
 		if f.Components == nil {
-			e.add(f.Pos, path, "e.g. components: {names: [identity]}", "fault kind %q needs a components selector", f.Kind)
+			e.Addf(f.Pos, path, "e.g. components: {names: [identity]}", "fault kind %q needs a components selector", f.Kind)
 			return
 		}
 	}
@@ -91,10 +92,10 @@ func checkFault(e *errs, f *Fault, path string, topo *topology.Topology) {
 	hint := "edges are named <from>__<to>; see the topology with `outagelab up`"
 	if k.scope == faults.ScopeComponent {
 		field = path + ".components"
-		hint = suggest(firstOr(sel.Components), componentNames(topo))
+		hint = yamlx.Suggest(firstOr(sel.Components), componentNames(topo))
 	}
 	if _, err := sel.Resolve(topo, k.scope); err != nil {
-		e.add(f.Pos, field, hint, "%v", err)
+		e.Addf(f.Pos, field, hint, "%v", err)
 	}
 }
 
@@ -176,7 +177,7 @@ func registryValidate(kind string) func(map[string]any) []paramError {
 		slices.Sort(keys)
 		for _, k := range keys {
 			if !slices.Contains(attrs, k) {
-				out = append(out, paramError{param: k, msg: fmt.Sprintf("unknown attribute %q", k), hint: suggest(k, attrs)})
+				out = append(out, paramError{param: k, msg: fmt.Sprintf("unknown attribute %q", k), hint: yamlx.Suggest(k, attrs)})
 				continue
 			}
 			one, _ := json.Marshal(map[string]any{k: p[k]})
@@ -201,7 +202,7 @@ func registryValidate(kind string) func(map[string]any) []paramError {
 		}
 		msg := strings.TrimPrefix(err.Error(), kind+": ")
 		if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
-			return []paramError{{param: m[1], msg: fmt.Sprintf("unknown attribute %q", m[1]), hint: suggest(m[1], attrs)}}
+			return []paramError{{param: m[1], msg: fmt.Sprintf("unknown attribute %q", m[1]), hint: yamlx.Suggest(m[1], attrs)}}
 		}
 		if m := goFieldRE.FindStringSubmatch(msg); m != nil {
 			return []paramError{{param: m[1], msg: "wrong type: " + msg}}

@@ -8,6 +8,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/outagelab/outagelab/internal/yamlx"
 )
 
 // library holds the built-in scenarios, so `outagelab list` and
@@ -36,7 +38,7 @@ func LibraryNames() []string {
 func LoadLibrary(name string) (*Scenario, error) {
 	src, err := library.ReadFile(path.Join("library", name+".yaml"))
 	if err != nil {
-		return nil, fmt.Errorf("no scenario %q in the library (%s)", name, suggest(name, LibraryNames()))
+		return nil, fmt.Errorf("no scenario %q in the library (%s)", name, yamlx.Suggest(name, LibraryNames()))
 	}
 	return Parse("library/"+name+".yaml", src, Options{})
 }

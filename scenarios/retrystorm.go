@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/outagelab/outagelab/harness/faults"
+	"github.com/outagelab/outagelab/internal/yamlx"
 )
 
 // RetryStorm is the closed-loop fault of AWS 2021-12-07: congestion on a set
@@ -118,7 +119,7 @@ func params(allowed []string, checks ...paramCheck) func(map[string]any) []param
 			if !found {
 				hint := "this kind takes no parameters"
 				if len(allowed) > 0 {
-					hint = suggest(k, allowed)
+					hint = yamlx.Suggest(k, allowed)
 				}
 				out = append(out, paramErrorf(k, hint, "unknown attribute %q", k))
 			}

@@ -9,9 +9,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/goccy/go-yaml/ast"
-
 	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/internal/yamlx"
 )
 
 // Journeys are the shopper journeys the load generator drives.
@@ -51,11 +50,11 @@ func Load(file string) (*Scenario, error) {
 // Parse decodes and validates src (named file in errors). Every problem is
 // reported at once as Errors; the returned Scenario is nil then.
 func Parse(file string, src []byte, opts Options) (*Scenario, error) {
-	e := &errs{file: file}
-	d := &decoder{e: e, anchors: map[string]ast.Node{}}
+	e := newErrs(file)
+	d := newDecoder(e)
 	root := d.parse(src)
 	if root == nil {
-		return nil, e.err()
+		return nil, e.Err()
 	}
 	s := &Scenario{File: file}
 	raw := &rawRefs{policyEdges: map[string]Pos{}, rateRegions: map[string]Pos{}, mixJourneys: map[string]Pos{}}
@@ -66,16 +65,16 @@ func Parse(file string, src []byte, opts Options) (*Scenario, error) {
 		resolve = ResolveTopology
 	}
 	var topo *topology.Topology
-	if !d.bombed {
+	if !d.r.Exhausted() {
 		t, err := resolve(s.Topology, file, Policy{Preset: s.Policy.Preset})
 		if err != nil {
-			e.add(raw.topologyPos, "topology", `"storefront" or a topology file next to the scenario`, "%v", err)
+			e.Addf(raw.topologyPos, "topology", `"storefront" or a topology file next to the scenario`, "%v", err)
 		} else {
 			topo = t
 		}
 		check(e, s, raw, topo)
 	}
-	if err := e.err(); err != nil {
+	if err := e.Err(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -129,7 +128,7 @@ func check(e *errs, s *Scenario, raw *rawRefs, topo *topology.Topology) {
 		path := fmt.Sprintf("phases[%d]", i)
 		if p.Name != "" {
 			if prev, dup := names[p.Name]; dup {
-				e.add(p.Pos, path+".name", fmt.Sprintf("first used at %d:%d", prev.Line, prev.Col), "duplicate phase name %q", p.Name)
+				e.Addf(p.Pos, path+".name", fmt.Sprintf("first used at %d:%d", prev.Line, prev.Col), "duplicate phase name %q", p.Name)
 			}
 			names[p.Name] = p.Pos
 			phaseNames = append(phaseNames, p.Name)
@@ -143,13 +142,13 @@ func check(e *errs, s *Scenario, raw *rawRefs, topo *topology.Topology) {
 	for k := 1; k < len(idx); k++ {
 		prev, cur := s.Phases[idx[k-1]], s.Phases[idx[k]]
 		if cur.At < prev.End() {
-			e.add(cur.atPos, fmt.Sprintf("phases[%d].at", idx[k]),
+			e.Addf(cur.atPos, fmt.Sprintf("phases[%d].at", idx[k]),
 				fmt.Sprintf("start it at or after %s, or shorten %q", fmtDur(prev.End()), prev.Name),
 				"phase %q (at %s) overlaps phase %q (%s–%s)", cur.Name, fmtDur(cur.At), prev.Name, fmtDur(prev.At), fmtDur(prev.End()))
 		}
 	}
-	if len(s.Phases) == 0 && len(e.list) == 0 {
-		e.add(s.Pos, "phases", "add at least one phase with faults", "a scenario needs at least one phase")
+	if len(s.Phases) == 0 && len(e.List()) == 0 {
+		e.Addf(s.Pos, "phases", "add at least one phase with faults", "a scenario needs at least one phase")
 	}
 
 	var regions []string
@@ -164,35 +163,35 @@ func check(e *errs, s *Scenario, raw *rawRefs, topo *topology.Topology) {
 	if topo != nil {
 		for _, r := range loadRegions {
 			if !slices.Contains(regions, r) {
-				e.add(raw.rateRegions[r], "load.rate."+r, suggest(r, regions), "unknown region %q", r)
+				e.Addf(raw.rateRegions[r], "load.rate."+r, yamlx.Suggest(r, regions), "unknown region %q", r)
 			}
 		}
 		for name, p := range raw.policyEdges {
 			if topo.Edge(name) == nil {
-				e.add(p, "policy.edges."+name, suggest(name, edgeNames(topo)), "unknown edge %q", name)
+				e.Addf(p, "policy.edges."+name, yamlx.Suggest(name, edgeNames(topo)), "unknown edge %q", name)
 			}
 		}
 	}
 	for j, p := range raw.mixJourneys {
 		if !slices.Contains(Journeys, j) {
-			e.add(p, "load.mix."+j, suggest(j, Journeys), "unknown journey %q", j)
+			e.Addf(p, "load.mix."+j, yamlx.Suggest(j, Journeys), "unknown journey %q", j)
 		}
 	}
-	if len(s.Load.Rate) == 0 && len(e.list) == 0 {
-		e.add(s.Pos, "load.rate", `e.g. load: {rate: {us-east-1: 40/s}}`, "no load: give at least one region a rate")
+	if len(s.Load.Rate) == 0 && len(e.List()) == 0 {
+		e.Addf(s.Pos, "load.rate", `e.g. load: {rate: {us-east-1: 40/s}}`, "no load: give at least one region a rate")
 	}
 
 	checkHyp := func(h Hypothesis, path string) {
 		if h.During != "" && !slices.Contains(phaseNames, h.During) {
-			e.add(h.Pos, path+".during", suggest(h.During, phaseNames), "unknown phase %q", h.During)
+			e.Addf(h.Pos, path+".during", yamlx.Suggest(h.During, phaseNames), "unknown phase %q", h.During)
 		}
 		if h.Journey != "" && !slices.Contains(Journeys, h.Journey) {
-			e.add(h.Pos, path+".journey", suggest(h.Journey, Journeys), "unknown journey %q", h.Journey)
+			e.Addf(h.Pos, path+".journey", yamlx.Suggest(h.Journey, Journeys), "unknown journey %q", h.Journey)
 		} else if h.Journey != "" && s.Load.Mix[h.Journey] == 0 {
-			e.add(h.Pos, path+".journey", "give it a weight in load.mix", "journey %q gets no load", h.Journey)
+			e.Addf(h.Pos, path+".journey", "give it a weight in load.mix", "journey %q gets no load", h.Journey)
 		}
 		if h.Region != "" && len(loadRegions) > 0 && !slices.Contains(loadRegions, h.Region) {
-			e.add(h.Pos, path+".region", "hypotheses can only judge regions that get load: "+suggest(h.Region, loadRegions), "region %q gets no load", h.Region)
+			e.Addf(h.Pos, path+".region", "hypotheses can only judge regions that get load: "+yamlx.Suggest(h.Region, loadRegions), "region %q gets no load", h.Region)
 		}
 	}
 	for i, h := range s.SteadyState {

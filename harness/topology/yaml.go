@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
+
+	"github.com/outagelab/outagelab/internal/yamlx"
 )
 
 // A user topology file, e.g.:
@@ -43,50 +43,15 @@ import (
 const (
 	MaxFileSize  = 1 << 20 // bytes
 	maxNodeVisit = 200_000 // AST nodes visited, aliases included (alias bombs)
-	maxDepth     = 64
 )
 
-// LoadError is one problem in a topology file.
-type LoadError struct {
-	File      string
-	Line, Col int
-	Path      string
-	Msg       string
-	Hint      string
-}
-
-func (e *LoadError) Error() string {
-	s := fmt.Sprintf("%s:%d:%d: ", e.File, e.Line, e.Col)
-	if e.Path != "" {
-		s += e.Path + ": "
-	}
-	s += e.Msg
-	if e.Hint != "" {
-		s += " (" + e.Hint + ")"
-	}
-	return s
-}
+// LoadError is one problem in a topology file; it prints as
+// `file:line:col: field.path: message (hint)`.
+type LoadError = yamlx.Error
 
 // LoadErrors is every problem in a file, in file order. Its Error is one
-// problem per line.
-type LoadErrors []*LoadError
-
-func (es LoadErrors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap exposes the single errors to errors.Is/As.
-func (es LoadErrors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
+// problem per line; Unwrap exposes the single errors to errors.Is/As.
+type LoadErrors = yamlx.Errors
 
 // LoadFile reads and validates a topology file.
 func LoadFile(path string) (*Topology, error) {
@@ -95,7 +60,7 @@ func LoadFile(path string) (*Topology, error) {
 		return nil, fmt.Errorf("topology file: %w", err)
 	}
 	if st.Size() > MaxFileSize {
-		return nil, LoadErrors{{File: path, Line: 1, Col: 1, Msg: fmt.Sprintf("file is %d bytes; the limit is %d", st.Size(), MaxFileSize), Hint: "a topology file is a short list of components and edges"}}
+		return nil, LoadErrors{{File: path, Pos: yamlx.Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("file is %d bytes; the limit is %d", st.Size(), MaxFileSize), Hint: "a topology file is a short list of components and edges"}}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -108,57 +73,42 @@ func LoadFile(path string) (*Topology, error) {
 // errors. Every problem is reported at once as LoadErrors, each with
 // file:line:col, the field path and a hint.
 func Load(file string, data []byte) (*Topology, error) {
-	l := &loader{file: file, pos: map[string]ast.Node{}}
-	if len(data) > MaxFileSize {
-		l.errAt(1, 1, "", fmt.Sprintf("file is %d bytes; the limit is %d", len(data), MaxFileSize), "")
-		return nil, l.errs
-	}
-	f, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		line, col := 1, 1
-		msg := err.Error()
-		var ye interface {
-			GetMessage() string
-			GetToken() *token.Token
+	l := &loader{errs: &yamlx.Collector{File: file}, pos: map[string]ast.Node{}}
+	l.r = yamlx.NewResolver(l.errs, maxNodeVisit)
+	docs, pr := yamlx.Parse(data, MaxFileSize)
+	if pr != nil {
+		at, msg := pr.Pos, pr.Msg
+		if pr.Kind == yamlx.Syntax {
+			msg = "YAML syntax: " + msg
 		}
-		if errors.As(err, &ye) {
-			if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-				line, col = tk.Position.Line, tk.Position.Column
-			}
-			msg = ye.GetMessage()
+		if at.Line == 0 {
+			at = yamlx.Pos{Line: 1, Col: 1}
 		}
-		l.errAt(line, col, "", "YAML syntax: "+msg, "")
-		return nil, l.errs
+		l.errs.Add(at, "", msg, "")
+		return nil, l.errs.List()
 	}
-	var body ast.Node
-	for _, d := range f.Docs {
-		if d == nil || d.Body == nil {
-			continue
-		}
-		if body != nil {
-			l.err(d.Body, "", "more than one YAML document", "put one topology per file")
-			break
-		}
-		body = d.Body
+	if len(docs) == 0 {
+		l.errs.Add(yamlx.Pos{Line: 1, Col: 1}, "", "empty file", "a topology needs name and components")
+		return nil, l.errs.List()
 	}
-	if body == nil {
-		l.errAt(1, 1, "", "empty file", "a topology needs name and components")
-		return nil, l.errs
+	if len(docs) > 1 {
+		l.err(docs[1], "", "more than one YAML document", "put one topology per file")
 	}
-	l.collectAnchors(body, 0)
+	body := docs[0]
+	l.r.CollectAnchors(body)
 	t := l.topology(body)
 	// Semantic checks run even after decoding errors so that every problem
 	// shows at once; a path already reported is not reported again.
 	reported := map[string]bool{}
-	for _, e := range l.errs {
+	for _, e := range l.errs.List() {
 		reported[e.Path] = true
 	}
-	decodeErrs := len(l.errs) > 0
+	decodeErrs := len(l.errs.List()) > 0
 	if err := t.Validate(); err != nil {
 		for _, e := range flatten(err) {
 			var fe *FieldError
 			if !errors.As(e, &fe) {
-				l.errAt(1, 1, "", e.Error(), "")
+				l.errs.Add(yamlx.Pos{Line: 1, Col: 1}, "", e.Error(), "")
 				continue
 			}
 			if reported[fe.Path] || decodeErrs && strings.HasSuffix(fe.Path, ": required") {
@@ -167,8 +117,8 @@ func Load(file string, data []byte) (*Topology, error) {
 			l.err(l.nodeFor(fe.Path), fe.Path, fe.Msg, fe.Hint)
 		}
 	}
-	if len(l.errs) > 0 {
-		return nil, l.sorted()
+	if err := l.errs.Err(); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -185,37 +135,19 @@ func flatten(err error) []error {
 }
 
 type loader struct {
-	file    string
-	errs    LoadErrors
-	anchors map[string]ast.Node
-	visits  int
-	bombed  bool
-	pos     map[string]ast.Node // field path → node, for semantic errors
-	root    ast.Node
+	errs *yamlx.Collector
+	r    *yamlx.Resolver
+	pos  map[string]ast.Node // field path → node, for semantic errors
+	root ast.Node
 }
 
-func (l *loader) sorted() LoadErrors {
-	slices.SortStableFunc(l.errs, func(a, b *LoadError) int {
-		if a.Line != b.Line {
-			return a.Line - b.Line
-		}
-		return a.Col - b.Col
-	})
-	return l.errs
-}
-
-func (l *loader) errAt(line, col int, path, msg, hint string) {
-	l.errs = append(l.errs, &LoadError{File: l.file, Line: line, Col: col, Path: path, Msg: msg, Hint: hint})
-}
-
+// err records a problem at n (1:1 when n has no position).
 func (l *loader) err(n ast.Node, path, msg, hint string) {
-	line, col := 1, 1
-	if n != nil {
-		if tk := n.GetToken(); tk != nil && tk.Position != nil {
-			line, col = tk.Position.Line, tk.Position.Column
-		}
+	at := yamlx.PosOf(n)
+	if at.Line == 0 {
+		at = yamlx.Pos{Line: 1, Col: 1}
 	}
-	l.errAt(line, col, path, msg, hint)
+	l.errs.Add(at, path, msg, hint)
 }
 
 // nodeFor finds the node recorded for path or its nearest recorded parent.
@@ -236,68 +168,8 @@ func (l *loader) nodeFor(path string) ast.Node {
 	return l.root
 }
 
-func (l *loader) collectAnchors(n ast.Node, depth int) {
-	if n == nil || depth > maxDepth {
-		return
-	}
-	if l.anchors == nil {
-		l.anchors = map[string]ast.Node{}
-	}
-	switch v := n.(type) {
-	case *ast.AnchorNode:
-		if v.Name != nil {
-			l.anchors[v.Name.GetToken().Value] = v.Value
-		}
-		l.collectAnchors(v.Value, depth+1)
-	case *ast.MappingNode:
-		for _, mv := range v.Values {
-			l.collectAnchors(mv.Value, depth+1)
-		}
-	case *ast.MappingValueNode:
-		l.collectAnchors(v.Value, depth+1)
-	case *ast.SequenceNode:
-		for _, e := range v.Values {
-			l.collectAnchors(e, depth+1)
-		}
-	case *ast.TagNode:
-		l.collectAnchors(v.Value, depth+1)
-	}
-}
-
-// resolve follows anchors, aliases and tags, counting visits so an alias
-// bomb is stopped early.
-func (l *loader) resolve(n ast.Node, path string) ast.Node {
-	for range 8 {
-		l.visits++
-		if l.visits > maxNodeVisit {
-			if !l.bombed {
-				l.bombed = true
-				l.err(n, path, "document expands to too many nodes", "aliases that expand exponentially are refused")
-			}
-			return nil
-		}
-		switch v := n.(type) {
-		case *ast.AnchorNode:
-			n = v.Value
-		case *ast.AliasNode:
-			name := ""
-			if v.Value != nil {
-				name = v.Value.GetToken().Value
-			}
-			target, ok := l.anchors[name]
-			if !ok {
-				l.err(n, path, fmt.Sprintf("unknown alias *%s", name), "define the anchor &"+name+" first")
-				return nil
-			}
-			n = target
-		case *ast.TagNode:
-			n = v.Value
-		default:
-			return n
-		}
-	}
-	return n
-}
+// resolve follows anchors, aliases and tags within the file's budget.
+func (l *loader) resolve(n ast.Node, path string) ast.Node { return l.r.Resolve(n, path) }
 
 // fields walks a mapping, calling set for each known key and reporting
 // unknown and missing keys.
@@ -306,23 +178,19 @@ func (l *loader) fields(n ast.Node, path string, known []string, required []stri
 	if n == nil {
 		return false
 	}
-	m, ok := n.(*ast.MappingNode)
+	values, ok := yamlx.MappingValues(n)
 	if !ok {
-		if mv, ok2 := n.(*ast.MappingValueNode); ok2 {
-			m = &ast.MappingNode{BaseNode: mv.BaseNode, Values: []*ast.MappingValueNode{mv}}
-		} else {
-			l.err(n, path, "want a mapping (key: value)", "")
-			return false
-		}
+		l.err(n, path, "want a mapping (key: value)", "")
+		return false
 	}
 	seen := map[string]bool{}
-	for _, mv := range m.Values {
+	for _, mv := range values {
 		if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
 			l.err(mv.Key, path, "merge keys (<<) are not supported", "repeat the keys")
 			continue
 		}
 		key := mv.Key.GetToken().Value
-		p := join(path, key)
+		p := yamlx.Join(path, key)
 		if !slices.Contains(known, key) {
 			l.err(mv.Key, p, fmt.Sprintf("unknown field %q", key), hintFor(key, known))
 			continue
@@ -334,57 +202,21 @@ func (l *loader) fields(n ast.Node, path string, known []string, required []stri
 	for _, r := range required {
 		if !seen[r] {
 			at := n
-			if len(m.Values) > 0 {
-				at = m.Values[0].Key // the mapping's first key, not its first ':'
+			if len(values) > 0 {
+				at = values[0].Key // the mapping's first key, not its first ':'
 			}
-			l.err(at, join(path, r), "required", "")
+			l.err(at, yamlx.Join(path, r), "required", "")
 		}
 	}
 	return true
 }
 
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// hintFor suggests the closest known key.
+// hintFor suggests the closest known key and lists them all.
 func hintFor(key string, known []string) string {
-	best, bestD := "", 1<<30
-	for _, k := range known {
-		if d := editDistance(key, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if bestD <= 2 || strings.Contains(best, key) && key != "" {
+	if best, ok := yamlx.Closest(key, known); ok {
 		return fmt.Sprintf("did you mean %q? known: %s", best, strings.Join(known, ", "))
 	}
 	return "known: " + strings.Join(known, ", ")
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 20
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func (l *loader) str(n ast.Node, path string) (string, bool) {
@@ -401,21 +233,9 @@ func (l *loader) str(n ast.Node, path string) (string, bool) {
 	case *ast.NullNode:
 		l.err(n, path, "want a string, got null", "")
 	default:
-		l.err(n, path, "want a string, got "+kindOf(n), "")
+		l.err(n, path, "want a string, got "+yamlx.KindOf(n), "")
 	}
 	return "", false
-}
-
-func kindOf(n ast.Node) string {
-	switch n.(type) {
-	case *ast.MappingNode, *ast.MappingValueNode:
-		return "a mapping"
-	case *ast.SequenceNode:
-		return "a list"
-	case *ast.NullNode:
-		return "null"
-	}
-	return n.Type().String()
 }
 
 func (l *loader) integer(n ast.Node, path string) (int, bool) {
@@ -443,11 +263,11 @@ func (l *loader) list(n ast.Node, path string, each func(i int, v ast.Node, p st
 	}
 	s, ok := n.(*ast.SequenceNode)
 	if !ok {
-		l.err(n, path, "want a list, got "+kindOf(n), "write [a, b] or one '- item' per line")
+		l.err(n, path, "want a list, got "+yamlx.KindOf(n), "write [a, b] or one '- item' per line")
 		return
 	}
 	for i, v := range s.Values {
-		p := fmt.Sprintf("%s[%d]", path, i)
+		p := yamlx.Index(path, i)
 		l.pos[p] = v
 		each(i, v, p)
 	}
@@ -471,20 +291,15 @@ func (l *loader) strMap(n ast.Node, path string) map[string]string {
 	if _, ok := n.(*ast.NullNode); ok {
 		return nil
 	}
-	out := map[string]string{}
-	var values []*ast.MappingValueNode
-	switch m := n.(type) {
-	case *ast.MappingNode:
-		values = m.Values
-	case *ast.MappingValueNode:
-		values = []*ast.MappingValueNode{m}
-	default:
-		l.err(n, path, "want a mapping of strings, got "+kindOf(n), "")
+	values, ok := yamlx.MappingValues(n)
+	if !ok {
+		l.err(n, path, "want a mapping of strings, got "+yamlx.KindOf(n), "")
 		return nil
 	}
+	out := map[string]string{}
 	for _, mv := range values {
 		k := mv.Key.GetToken().Value
-		if s, ok := l.str(mv.Value, join(path, k)); ok {
+		if s, ok := l.str(mv.Value, yamlx.Join(path, k)); ok {
 			out[k] = s
 		}
 	}
