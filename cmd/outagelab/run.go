@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/outagelab/outagelab/harness"
 	_ "github.com/outagelab/outagelab/harness/docker" // registers the docker runtime
+	"github.com/outagelab/outagelab/harness/topology"
 	"github.com/outagelab/outagelab/reports"
 	"github.com/outagelab/outagelab/reports/result"
 	"github.com/outagelab/outagelab/scenarios"
@@ -26,6 +30,7 @@ var runFlags struct {
 	format    string
 	logDir    string
 	verbose   bool
+	attach    string
 }
 
 var runCmd = &cobra.Command{
@@ -37,11 +42,16 @@ start, off at its end), recovery window, steady state again, invariants,
 teardown. Every run writes result.json to --out (one sub-directory per
 scenario when several are given), even when it aborts or is interrupted.
 
+With --attach the scenarios play on the topology a running ` + "`outagelab up`" + `
+keeps (the newest one, or --attach=RUNID|FILE); its faults are removed at the
+end and the topology is left running for the ` + "`up`" + ` to tear down.
+
 Exit code: 0 when every hypothesis held, 1 when one did not, 2 for bad input
 or an infrastructure failure.`,
 	Example: `  outagelab run smoke
   outagelab run aws-us-east-1-2021-12-07 --time-scale 120 --policy hardened --format html,md
-  outagelab run ./my-scenario.yaml --runtime local --out out/mine`,
+  outagelab run ./my-scenario.yaml --runtime local --out out/mine
+  outagelab run smoke --attach            # on the topology of a running ` + "`outagelab up`" + ``,
 	Args: cobra.MinimumNArgs(1),
 	RunE: runScenarios,
 }
@@ -56,6 +66,8 @@ func init() {
 	f.StringVar(&runFlags.format, "format", "", "reports to render besides result.json: html,md,junit")
 	f.StringVar(&runFlags.logDir, "log-dir", "", "write each component's output to DIR/<component>.log")
 	f.BoolVarP(&runFlags.verbose, "verbose", "v", false, "log engine and harness progress to stderr")
+	f.StringVar(&runFlags.attach, "attach", "", "play on the topology of a running `outagelab up`: latest (no value), --attach=RUNID or --attach=STATEFILE")
+	f.Lookup("attach").NoOptDefVal = "latest"
 	rootCmd.AddCommand(runCmd)
 }
 
@@ -96,6 +108,19 @@ func runScenarios(cmd *cobra.Command, args []string) error {
 	if runFlags.verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
+	var env *harness.Env
+	if cmd.Flags().Changed("attach") {
+		var err error
+		if env, err = attachEnv(cmd, list); err != nil {
+			return err
+		}
+		defer func() {
+			// Removes what faults are left; the `up` keeps the topology.
+			if cerr := env.Close(context.WithoutCancel(cmd.Context())); cerr != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "outagelab: detach: %v\n", cerr)
+			}
+		}()
+	}
 	code := 0
 	for _, s := range list {
 		out := runFlags.out
@@ -104,6 +129,7 @@ func runScenarios(cmd *cobra.Command, args []string) error {
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "outagelab: running %s (%s) — about %s\n", s.Name, s.Title, roundDur(s.WallDuration(runFlags.timeScale)))
 		res, err := scenarios.Run(cmd.Context(), s, scenarios.RunOptions{
+			Env:       env, // nil: the engine brings a topology up and tears it down
 			Harness:   harness.Options{Runtime: runFlags.runtime, Logger: logger, LogDir: runFlags.logDir},
 			TimeScale: runFlags.timeScale, Seed: runFlags.seed, Policy: runFlags.policy,
 			Out: out, Progress: cmd.ErrOrStderr(), Version: version, Logger: logger,
@@ -136,6 +162,114 @@ func runScenarios(cmd *cobra.Command, args []string) error {
 		return withCode(code, nil)
 	}
 	return nil
+}
+
+// attachEnv attaches to the running `up` named by --attach and checks that
+// every scenario's topology is the one it keeps (exit 2 otherwise).
+func attachEnv(cmd *cobra.Command, list []*scenarios.Scenario) (*harness.Env, error) {
+	fl := cmd.Flags()
+	for _, n := range []string{"runtime", "log-dir"} {
+		if fl.Changed(n) {
+			return nil, usageError("--%s cannot be combined with --attach: the running `outagelab up` chose it", n)
+		}
+	}
+	if fl.Changed("policy") {
+		fmt.Fprintln(cmd.ErrOrStderr(), "outagelab: --policy does not change an attached topology: it keeps the policy `outagelab up` started it with (use `up --policy`)")
+	}
+	var path string
+	switch a := runFlags.attach; {
+	case a == "" || a == "latest":
+	case strings.ContainsRune(a, filepath.Separator) || strings.HasSuffix(a, ".json"):
+		path = a
+	default:
+		p, err := harness.StatePath("", a)
+		if err != nil {
+			return nil, usageError("--attach %q: %v", a, err)
+		}
+		path = p
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	defer cancel()
+	env, err := harness.Attach(ctx, harness.AttachOptions{Path: path})
+	if err != nil {
+		return nil, withCode(2, err)
+	}
+	var bad []string
+	for _, s := range list {
+		policy := runFlags.policy
+		if policy == "" {
+			policy = s.Policy.Preset
+		}
+		want, err := scenarios.ResolveTopology(s.Topology, s.File, scenarios.Policy{Preset: policy, Edges: s.Policy.Edges})
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: topology: %v", s.Name, err))
+			continue
+		}
+		if diff := topologyDiff(want, env.Topology()); diff != "" {
+			bad = append(bad, fmt.Sprintf("%s needs topology %s but the attached run %s (%s) runs %s: %s; start `outagelab up` with that topology or run without --attach",
+				s.Name, want.Name, env.RunID(), env.RuntimeName(), env.Topology().Name, diff))
+		}
+	}
+	if len(bad) > 0 {
+		env.Close(context.WithoutCancel(cmd.Context()))
+		return nil, withCode(2, errors.New(strings.Join(bad, "\n")))
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "outagelab: attached to run %s (%s, topology %s)\n", env.RunID(), env.RuntimeName(), env.Topology().Name)
+	return env, nil
+}
+
+// topologyDiff compares the shape of two topologies (name, components with
+// image and region, edges); resilience policies (flags) are not compared.
+// "" when they match.
+func topologyDiff(want, got *topology.Topology) string {
+	var d []string
+	if want.Name != got.Name {
+		d = append(d, fmt.Sprintf("name %q ≠ %q", want.Name, got.Name))
+	}
+	comp := func(t *topology.Topology) map[string]string {
+		m := map[string]string{}
+		for _, c := range t.Components {
+			m[c.Name] = c.Image + "@" + c.Region
+		}
+		return m
+	}
+	edge := func(t *topology.Topology) map[string]string {
+		m := map[string]string{}
+		for _, e := range t.Edges {
+			m[e.Name] = e.From + "→" + e.To + ":" + e.Port
+		}
+		return m
+	}
+	diff := func(kind string, w, g map[string]string) {
+		var missing, extra, changed []string
+		for k, v := range w {
+			if gv, ok := g[k]; !ok {
+				missing = append(missing, k)
+			} else if gv != v {
+				changed = append(changed, k)
+			}
+		}
+		for k := range g {
+			if _, ok := w[k]; !ok {
+				extra = append(extra, k)
+			}
+		}
+		for _, x := range []struct {
+			what  string
+			names []string
+		}{{"missing", missing}, {"not in the scenario's", extra}, {"different", changed}} {
+			if len(x.names) > 0 {
+				slices.Sort(x.names)
+				if len(x.names) > 5 {
+					x.names = append(x.names[:5:5], fmt.Sprintf("… %d more", len(x.names)-5))
+				}
+				d = append(d, fmt.Sprintf("%s %s: %s", kind, x.what, strings.Join(x.names, ", ")))
+			}
+		}
+	}
+	diff("components", comp(want), comp(got))
+	diff("edges", edge(want), edge(got))
+	return strings.Join(d, "; ")
 }
 
 func summaryLine(s *scenarios.Scenario, r *result.Result, out string) string {

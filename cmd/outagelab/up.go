@@ -37,7 +37,11 @@ edge, print every endpoint as http://127.0.0.1:PORT (the gateway of each region
 first, then the Toxiproxy API, then each service's metrics), then a line with
 the word "ready". Faults can be injected by hand meanwhile, e.g. with
 bin/toxiproxy-cli -h <Toxiproxy API> (see ` + "`outagelab images`" + `).
-Ctrl-C or SIGTERM tears everything down.`,
+Once ready it writes a state file (run id, endpoints, admin token; mode 0600)
+to $OUTAGELAB_STATE_DIR, else $XDG_RUNTIME_DIR/outagelab, else
+~/.cache/outagelab/up, so that ` + "`outagelab run --attach`" + ` can play scenarios on
+this topology from another terminal. Ctrl-C or SIGTERM removes the file and
+tears everything down.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) (err error) {
 		switch upFlags.runtime {
@@ -96,8 +100,15 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, opts harness.Options) 
 		}
 		return withCode(2, fmt.Errorf("up: %w", err))
 	}
+	statePath := ""
 	defer func() {
 		p := recover()
+		if statePath != "" {
+			// First, so nothing attaches to a topology on its way down.
+			if rerr := os.Remove(statePath); rerr != nil && !os.IsNotExist(rerr) {
+				fmt.Fprintf(stderr, "outagelab: remove state file: %v\n", rerr)
+			}
+		}
 		fmt.Fprintln(stderr, "outagelab: tearing down…")
 		cerr := env.Close(context.WithoutCancel(ctx))
 		if p != nil {
@@ -112,6 +123,14 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, opts harness.Options) 
 	}()
 
 	printEndpoints(stdout, env)
+	// The state file lets `outagelab run --attach` (another process) play
+	// scenarios on this topology; it holds the admin token (0600).
+	if statePath, err = harness.WriteState(env, ""); err != nil {
+		fmt.Fprintf(stderr, "outagelab: %v; `run --attach` will not find this topology\n", err)
+		statePath, err = "", nil
+	} else {
+		fmt.Fprintf(stdout, "state file %s\n", statePath)
+	}
 	fmt.Fprintf(stdout, "ready: run %s on %s, %d components, %d edges, up in %s; Ctrl-C to stop\n",
 		env.RunID(), env.RuntimeName(), len(env.Topology().Components), len(env.Topology().Edges),
 		time.Since(start).Round(10*time.Millisecond))
