@@ -645,3 +645,38 @@ func listenerPID(addr string) int {
 	}
 	return best
 }
+
+// SweepStates removes the state files in StateDir() whose `outagelab up` is
+// gone (killed, crashed), and returns their paths. Files of live owners and
+// files that are not state files are left alone.
+func SweepStates() ([]string, error) {
+	dir, err := StateDir()
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sweep state dir %s: %w", dir, err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		st, err := ReadState(p)
+		if err != nil || st.OwnerAlive() {
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove stale state file: %w", err))
+			continue
+		}
+		removed = append(removed, p)
+	}
+	return removed, errors.Join(errs...)
+}

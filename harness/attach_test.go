@@ -296,3 +296,32 @@ func writeStateFile(t *testing.T, dir string, st *harness.State) string {
 	}
 	return p
 }
+
+// cleanup's sweep removes state files of dead owners and keeps live ones.
+func TestSweepStates(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("OUTAGELAB_STATE_DIR", dir)
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skipf("no `true` binary: %v", err)
+	}
+	deadSt := validState(cmd.ProcessState.Pid())
+	deadSt.RunID = "dead-run"
+	dead := writeStateFile(t, dir, deadSt)
+	liveSt := validState(os.Getpid())
+	liveSt.RunID = "live-run"
+	live := writeStateFile(t, dir, liveSt)
+	removed, err := harness.SweepStates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0] != dead {
+		t.Errorf("removed %v, want only %s", removed, dead)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("dead owner's state file still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("live owner's state file removed: %v", err)
+	}
+}

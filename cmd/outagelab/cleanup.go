@@ -7,8 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/outagelab/outagelab/harness"
 	"github.com/outagelab/outagelab/harness/docker"
 	"github.com/outagelab/outagelab/harness/images"
+	"github.com/outagelab/outagelab/harness/local"
 )
 
 var cleanupFlags struct {
@@ -22,12 +24,30 @@ var cleanupCmd = &cobra.Command{
 	Short: "Remove the containers and networks that killed runs left behind",
 	Long: `Remove every Docker container (forced) and network labelled
 org.outagelab.run whose creating process is gone — what a run killed with
-SIGKILL, a crash or a test timeout left behind. Runs still alive in another
+SIGKILL, a crash or a test timeout left behind — and the state files of
+` + "`outagelab up`" + ` processes and the run directories of local runs that
+are gone. Runs still alive in another
 process are kept unless --all. Every run also does this when it starts.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
 		ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 		defer cancel()
+		// State files of `outagelab up` processes that are gone (any runtime).
+		states, serr := harness.SweepStates()
+		for _, p := range states {
+			fmt.Fprintf(cmd.OutOrStdout(), "removed state file %s\n", p)
+		}
+		if serr != nil {
+			return withCode(2, fmt.Errorf("cleanup: %w", serr))
+		}
+		// Run directories of local runs killed before their teardown.
+		dirs, lerr := local.Sweep()
+		for _, d := range dirs {
+			fmt.Fprintf(cmd.OutOrStdout(), "removed local run dir %s\n", d)
+		}
+		if lerr != nil {
+			return withCode(2, fmt.Errorf("cleanup: %w", lerr))
+		}
 		if err := (&docker.Runtime{}).Available(ctx); err != nil {
 			return withCode(2, fmt.Errorf("cleanup: %w", err))
 		}
