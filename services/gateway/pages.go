@@ -219,25 +219,36 @@ func (g *Gateway) cartLines(r *http.Request, c Cart, deg *degraded) ([]cartLine,
 	return lines, total
 }
 
-func (g *Gateway) pageCart(w http.ResponseWriter, r *http.Request) {
-	var deg degraded
-	v := &view{Title: "Cart"}
-	s, err := g.pageSession(r, &deg)
+// cartPage prepares a page that shows the signed-in user's cart (cart,
+// checkout). ok is false when it already answered: an error page, or a
+// redirect to the login page.
+func (g *Gateway) cartPage(w http.ResponseWriter, r *http.Request, title string, deg *degraded) (v *view, ok bool) {
+	v = &view{Title: title}
+	s, err := g.pageSession(r, deg)
 	if err != nil {
-		g.renderErr(w, v, deg, err)
-		return
+		g.renderErr(w, v, *deg, err)
+		return v, false
 	}
 	if s.user == "" {
 		redirectLogin(w, r)
-		return
+		return v, false
 	}
 	v.User = s.user
 	c, err := g.getCart(r.Context(), s)
 	if err != nil {
-		g.renderErr(w, v, deg, err)
+		g.renderErr(w, v, *deg, err)
+		return v, false
+	}
+	v.Lines, v.TotalCents = g.cartLines(r, c, deg)
+	return v, true
+}
+
+func (g *Gateway) pageCart(w http.ResponseWriter, r *http.Request) {
+	var deg degraded
+	v, ok := g.cartPage(w, r, "Cart", &deg)
+	if !ok {
 		return
 	}
-	v.Lines, v.TotalCents = g.cartLines(r, c, &deg)
 	g.render(w, http.StatusOK, "cart", v, deg)
 }
 
@@ -291,23 +302,10 @@ func newKey() string {
 
 func (g *Gateway) pageCheckout(w http.ResponseWriter, r *http.Request) {
 	var deg degraded
-	v := &view{Title: "Checkout"}
-	s, err := g.pageSession(r, &deg)
-	if err != nil {
-		g.renderErr(w, v, deg, err)
+	v, ok := g.cartPage(w, r, "Checkout", &deg)
+	if !ok {
 		return
 	}
-	if s.user == "" {
-		redirectLogin(w, r)
-		return
-	}
-	v.User = s.user
-	c, err := g.getCart(r.Context(), s)
-	if err != nil {
-		g.renderErr(w, v, deg, err)
-		return
-	}
-	v.Lines, v.TotalCents = g.cartLines(r, c, &deg)
 	// One key per checkout page: a double-submitted form places one order.
 	v.IdempotencyKey = newKey()
 	g.render(w, http.StatusOK, "checkout", v, deg)
