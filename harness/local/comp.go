@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -293,12 +294,22 @@ func (cp *comp) stopLocked(kill bool) error {
 	var err error
 	switch {
 	case cp.pg != nil:
+		// PostgreSQL's children call setsid(): they are not in the
+		// postmaster's process group, and after a SIGKILL they linger a
+		// moment holding its shared memory, which a restart then refuses
+		// ("pre-existing shared memory block is still in use"). Find them
+		// now, and see them gone below.
+		kids := childrenOf(pgid)
 		if kill {
 			_ = cp.signal(syscall.SIGKILL)
 			<-cp.pg.Done()
 		} else {
 			err = cp.pg.Stop()
 		}
+		for _, k := range kids {
+			_ = syscall.Kill(k, syscall.SIGKILL)
+		}
+		waitPidsGone(kids, 5*time.Second)
 		cp.pg = nil
 	case cp.rd != nil:
 		if kill {
@@ -328,6 +339,61 @@ func (cp *comp) stopLocked(kill bool) error {
 	}
 	cp.running = false
 	return err
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	if pid <= 0 {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var kids []int
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, ppid, ok := procState(n); ok && ppid == pid {
+			kids = append(kids, n)
+		}
+	}
+	return kids
+}
+
+// procState reads a process's state letter and parent pid from /proc.
+func procState(pid int) (state byte, ppid int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	i := bytes.LastIndexByte(b, ')') // the command name may hold spaces
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return f[0][0], ppid, err == nil
+}
+
+// waitPidsGone waits until every pid has exited (a zombie counts as gone:
+// it holds no memory), at most timeout.
+func waitPidsGone(pids []int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for _, p := range pids {
+		for time.Now().Before(deadline) {
+			st, _, ok := procState(p)
+			if !ok || st == 'Z' || st == 'X' {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }
 
 // waitGroupGone waits until no process is left in process group pgid,
