@@ -1,7 +1,9 @@
 package platform
 
 import (
+	crand "crypto/rand"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -27,6 +29,13 @@ type FaultSettings struct {
 	// Routes limits ErrorRate and DelayMS to request paths with one of these
 	// prefixes; empty means every route. /healthz and /metrics are never hit.
 	Routes []string `json:"routes"`
+	// Seed seeds the ErrorRate draws: the n-th request that may be failed
+	// gets the same decision for the same seed, whatever the wall clock.
+	// Absent in a PUT that sets an error rate: a seed is drawn at random and
+	// GET reports it, so the sequence can be replayed. A PUT carrying the
+	// seed already in effect continues its sequence; another seed, or the
+	// first PUT after DELETE, starts a new one.
+	Seed *int64 `json:"seed,omitempty"`
 }
 
 // MaxFaultDelay bounds DelayMS.
@@ -68,9 +77,13 @@ func (f *FaultSettings) Validate(known map[string]string) error {
 
 // Faults holds the current hooks; safe for concurrent use.
 type Faults struct {
-	mu   sync.RWMutex
-	cur  FaultSettings
-	rand func() float64
+	mu  sync.RWMutex
+	cur FaultSettings
+
+	// draw guards rng, the seeded source of the error draws: requests take
+	// their draw in the order they reach it, one at a time.
+	draw sync.Mutex
+	rng  *rand.Rand
 }
 
 // Get returns a copy of the current hooks.
@@ -80,19 +93,54 @@ func (f *Faults) Get() FaultSettings {
 	c := f.cur
 	c.EmptyDiscovery = slices.Clone(c.EmptyDiscovery)
 	c.Routes = slices.Clone(c.Routes)
+	if c.Seed != nil {
+		seed := *c.Seed
+		c.Seed = &seed
+	}
 	return c
 }
 
-// Set replaces the hooks (not a merge). The caller validated s.
+// faultStream separates the fault draws' PCG stream from other users of
+// the same seed.
+const faultStream = 0xfa017
+
+// Set replaces the hooks (not a merge). The caller validated s. The error
+// draws come from s.Seed (see FaultSettings.Seed).
 func (f *Faults) Set(s FaultSettings) {
 	if s.ErrorRate > 0 && s.ErrorStatus == 0 {
 		s.ErrorStatus = http.StatusServiceUnavailable
 	}
 	s.EmptyDiscovery = slices.Clone(s.EmptyDiscovery)
 	s.Routes = slices.Clone(s.Routes)
+	if s.Seed != nil {
+		seed := *s.Seed
+		s.Seed = &seed
+	} else if s.ErrorRate > 0 {
+		seed := randomSeed()
+		s.Seed = &seed
+	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.draw.Lock()
+	defer f.draw.Unlock()
+	switch {
+	case s.Seed == nil:
+		f.rng = nil
+	case f.rng != nil && f.cur.Seed != nil && *f.cur.Seed == *s.Seed:
+		// Same seed: the sequence continues (a merged re-push of the hooks).
+	default:
+		f.rng = rand.New(rand.NewPCG(uint64(*s.Seed), faultStream))
+	}
 	f.cur = s
-	f.mu.Unlock()
+}
+
+// randomSeed is the seed of a PUT that gives none: random, but reported by
+// GET so that the draws can be replayed. It fits in 53 bits so that JSON
+// readers with float64 numbers keep it exact.
+func randomSeed() int64 {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return int64(binary.LittleEndian.Uint64(b[:]) & (1<<53 - 1))
 }
 
 // Clear turns every hook off.
@@ -125,14 +173,20 @@ func (f *Faults) inbound(path string) (time.Duration, int) {
 		return 0, 0
 	}
 	status := 0
-	rnd := f.rand
-	if rnd == nil {
-		rnd = rand.Float64
-	}
-	if s.ErrorRate > 0 && rnd() < s.ErrorRate {
+	if s.ErrorRate > 0 && f.drawFloat() < s.ErrorRate {
 		status = s.ErrorStatus
 	}
 	return time.Duration(s.DelayMS) * time.Millisecond, status
+}
+
+// drawFloat is the next error draw of the seeded sequence.
+func (f *Faults) drawFloat() float64 {
+	f.draw.Lock()
+	defer f.draw.Unlock()
+	if f.rng == nil { // unreachable through Set: an error rate always has a seed
+		f.rng = rand.New(rand.NewPCG(uint64(randomSeed()), faultStream))
+	}
+	return f.rng.Float64()
 }
 
 // middleware applies the inbound hooks.
@@ -156,6 +210,13 @@ func (f *Faults) middleware(next http.Handler) http.Handler {
 	})
 }
 
+func seedText(p *int64) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprint(*p)
+}
+
 // adminHandler serves /admin/faults behind the bearer token. An empty token
 // refuses every call: the admin API is off unless a token is configured.
 func (s *Server) adminHandler() http.Handler {
@@ -175,7 +236,7 @@ func (s *Server) adminHandler() http.Handler {
 		s.Faults.Set(fs)
 		cur := s.Faults.Get()
 		s.Log.Warn("app-level faults set", "error_rate", cur.ErrorRate, "error_status", cur.ErrorStatus,
-			"delay_ms", cur.DelayMS, "empty_discovery", cur.EmptyDiscovery, "routes", cur.Routes)
+			"delay_ms", cur.DelayMS, "empty_discovery", cur.EmptyDiscovery, "routes", cur.Routes, "seed", seedText(cur.Seed))
 		WriteJSON(w, http.StatusOK, cur)
 	})
 	mux.HandleFunc("DELETE /admin/faults", func(w http.ResponseWriter, r *http.Request) {
