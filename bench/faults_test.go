@@ -173,7 +173,7 @@ var storefrontServices = []string{"gateway-*", "catalog-*", "cart-*", "identity"
 // hook on every other storefront service, every recommendations process paused —
 // and times halting it: RemoveAll, every toxic removed, hook cleared and
 // process resumed, confirmed (halt-ms). It also reports that phase's apply
-// time and skew across all its targets (DESIGN.md: ≤ 20 ms), on a real
+// time and skew across all its targets (ARCHITECTURE.md: ≤ 20 ms), on a real
 // topology rather than BenchmarkApplySkewRegion's idle proxies.
 func BenchmarkHaltStorefront(b *testing.B) {
 	env := sharedEnv(b)

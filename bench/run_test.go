@@ -69,7 +69,7 @@ var runResult struct {
 // load at 120 journeys/s, a storefront-wide phase, reports rendered. It
 // samples from outside, every 200 ms, the outagelab process's resident
 // memory (harness: embedded Toxiproxy, load generator, recorder, engine;
-// DESIGN.md budget < 200 MB) and each component process it started (budget:
+// ARCHITECTURE.md budget < 200 MB) and each component process it started (budget:
 // each storefront service < 40 MB RSS). One run serves every sub-benchmark;
 // use -benchtime=1x.
 func BenchmarkRunMemory(b *testing.B) {

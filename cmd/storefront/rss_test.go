@@ -30,7 +30,7 @@ func rssMB(pid int) (float64, error) {
 }
 
 // BenchmarkIdleRSS reports each service's resident memory once it answers
-// /readyz and has idled 0.5 s (goal < 40 MB, DESIGN.md). Run with -benchtime 1x.
+// /readyz and has idled 0.5 s (goal < 40 MB, ARCHITECTURE.md). Run with -benchtime 1x.
 func BenchmarkIdleRSS(b *testing.B) {
 	procs.RequireBinaries(b)
 	bin := buildBinaryB(b)

@@ -286,7 +286,7 @@ func (a *Applier) forget(id string) {
 }
 
 // Skew is the spread of the times at which the targets of aps took effect
-// (last minus first), the figure DESIGN.md budgets at 20 ms per phase.
+// (last minus first), the figure ARCHITECTURE.md budgets at 20 ms per phase.
 func Skew(aps []*Applied) time.Duration {
 	var first, last time.Time
 	for _, ap := range aps {

@@ -24,7 +24,7 @@ func (s topoSystem) AdminToken() string                   { return "" }
 // BenchmarkApplySkewRegion applies a latency fault to every edge touching
 // us-east-1 of the storefront (one proxy per edge in an embedded Toxiproxy)
 // and reports the skew between the first and last edge taking effect
-// (DESIGN.md budget: 20 ms) and the time from the call to the last effect.
+// (ARCHITECTURE.md budget: 20 ms) and the time from the call to the last effect.
 func BenchmarkApplySkewRegion(b *testing.B) {
 	topo, err := topology.Storefront(topology.StorefrontOptions{})
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// The storefront's regions (DESIGN.md "The storefront").
+// The storefront's regions (ARCHITECTURE.md "The storefront").
 const (
 	RegionUSEast1  = "us-east-1"
 	RegionEUWest1  = "eu-west-1"

@@ -5,7 +5,7 @@
 //	                                                 (timeout, retries,     HASH cart:<user>
 //	                                                  breaker)              product_id → qty
 //
-// Cart runs per region (DESIGN.md), each with its own Redis.
+// Cart runs per region (ARCHITECTURE.md), each with its own Redis.
 package cart
 
 import (

@@ -4,7 +4,7 @@
 //	gateway / recommendations ──GET /v1/products…──▶ catalog ──Dependency "postgres"──▶ PostgreSQL
 //	                                                   (timeout, retries, breaker)        products
 //
-// Catalog runs per region (DESIGN.md); replicas sharing a database migrate
+// Catalog runs per region (ARCHITECTURE.md); replicas sharing a database migrate
 // under an advisory lock.
 package catalog
 

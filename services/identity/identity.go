@@ -8,7 +8,7 @@
 //	    hardened: checks the signature with the cached key (works while identity is down)
 //	    fragile:  POST /v1/verify on every request (identity down ⇒ nobody is logged in)
 //
-// Identity is a global service (us-east-1 only, DESIGN.md).
+// Identity is a global service (us-east-1 only, ARCHITECTURE.md).
 package identity
 
 import (

@@ -83,7 +83,7 @@ var Runs = []Run{
 		Why: "scale curve (1, 2, 4 regions) of the docker runtime"},
 }
 
-// Budget is a DESIGN.md goal checked against matching figures.
+// Budget is a ARCHITECTURE.md goal checked against matching figures.
 type Budget struct {
 	Bench string  // glob on Result.Short(), e.g. "RunMemory/component=gateway-*"
 	Unit  string  // the benchmark's unit
@@ -91,10 +91,10 @@ type Budget struct {
 	Limit float64 // in Unit × Scale
 	Scale float64 // multiply the value before comparing and showing (0 = 1)
 	Show  string  // unit shown when Scale is set
-	Text  string  // the budget as DESIGN.md says it
+	Text  string  // the budget as ARCHITECTURE.md says it
 }
 
-// Budgets from /work/shared/DESIGN.md ("Budgets").
+// Budgets from ARCHITECTURE.md ("Budgets").
 var Budgets = []Budget{
 	{Bench: "StorefrontUp", Unit: "ns/op", Op: "<=", Limit: 10, Scale: 1e-9, Show: "s", Text: "storefront up in Docker ≤ 10 s"},
 	{Bench: "ScaleUpDocker/runtime=docker/regions=2", Unit: "s-to-healthy", Op: "<=", Limit: 10, Text: "storefront up in Docker ≤ 10 s"},

@@ -1,5 +1,5 @@
 // Command benchdriver is `make bench`: it runs every benchmark that measures
-// a DESIGN.md budget (component benchmarks in their packages, the
+// a ARCHITECTURE.md budget (component benchmarks in their packages, the
 // whole-system ones in ./bench), writes each `go test -bench` output to
 // out/bench/<run>.txt (benchstat-friendly: compare two commits with
 // `benchstat old/harness.txt new/harness.txt`), then parses them into
