@@ -179,6 +179,7 @@ type Env struct {
 	Log *slog.Logger
 
 	mu         sync.Mutex
+	seed       int64          // the run's seed (SetSeed): app-level draws derive from it
 	counts     map[string]int // refcounts: "down:<proxy>", "pause:<component>", ...
 	hooks      map[string]map[string]hookPart
 	hookLocks  map[string]*sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"slices"
@@ -23,6 +24,8 @@ type hookPart struct {
 	Delay          time.Duration
 	EmptyDiscovery []string
 	Routes         []string
+	// Seed seeds the component's error draws (nil: the component draws one).
+	Seed *int64
 }
 
 // adminFaults is the admin API body.
@@ -32,6 +35,29 @@ type adminFaults struct {
 	DelayMs        int64    `json:"delay_ms,omitempty"`
 	EmptyDiscovery []string `json:"empty_discovery,omitempty"`
 	Routes         []string `json:"routes,omitempty"`
+	Seed           *int64   `json:"seed,omitempty"`
+}
+
+// SetSeed sets the run's seed: the app-level faults applied afterwards
+// derive their draws from it (see HookSeed).
+func (e *Env) SetSeed(seed int64) {
+	e.mu.Lock()
+	e.seed = seed
+	e.mu.Unlock()
+}
+
+// HookSeed is the seed an app-level fault sends to a component's admin
+// API: derived from the run's seed, the fault's id and the component, so
+// each target draws its own deterministic sequence and one fault's draws do
+// not shift when another fault or target is added. It fits in 53 bits (JSON
+// readers with float64 numbers keep it exact).
+func (e *Env) HookSeed(faultID, component string) int64 {
+	e.mu.Lock()
+	seed := e.seed
+	e.mu.Unlock()
+	h := fnv.New64a()
+	fmt.Fprintf(h, "outagelab/app-hook\x00%d\x00%s\x00%s", seed, faultID, component)
+	return int64(h.Sum64() & (1<<53 - 1))
 }
 
 func merge(parts map[string]hookPart) (adminFaults, bool) {
@@ -48,7 +74,8 @@ func merge(parts map[string]hookPart) (adminFaults, bool) {
 	for _, id := range ids {
 		p := parts[id]
 		if p.ErrorRate > out.ErrorRate {
-			out.ErrorRate, out.ErrorStatus = p.ErrorRate, p.ErrorStatus
+			// The winning error rate draws from its own fault's seed.
+			out.ErrorRate, out.ErrorStatus, out.Seed = p.ErrorRate, p.ErrorStatus, p.Seed
 		}
 		out.DelayMs += p.Delay.Milliseconds()
 		for _, d := range p.EmptyDiscovery {

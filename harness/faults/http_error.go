@@ -26,12 +26,15 @@ func (f *HTTPError) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Apply implements Fault.
+// Apply implements Fault. The component's draws are seeded with
+// env.HookSeed(id, component): the same run seed fails the same requests
+// of the same request sequence.
 func (f *HTTPError) Apply(ctx context.Context, env *Env, id string, t Target) error {
 	if t.Component == nil {
 		return fmt.Errorf("target %q is not a component", t.Name())
 	}
-	return env.setHook(ctx, t.Component.Name, id, hookPart{ErrorRate: f.Rate, ErrorStatus: f.Status, Routes: f.Routes})
+	seed := env.HookSeed(id, t.Component.Name)
+	return env.setHook(ctx, t.Component.Name, id, hookPart{ErrorRate: f.Rate, ErrorStatus: f.Status, Routes: f.Routes, Seed: &seed})
 }
 
 // Remove implements Fault.
