@@ -13,11 +13,16 @@
 // The latency is added after the ledger records the operation, like a
 // provider whose answer arrives late: a caller that times out does not know
 // whether it was charged, and only the idempotency key makes its retry safe.
+//
+// The ledger lives in memory: a restart empties it. GET /v1/charges names
+// the ledger (ledger_id, random per process start) so that a reader who saw
+// another id earlier knows the evidence before the restart is lost.
 package payment
 
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -39,6 +44,9 @@ type Options struct {
 	// FailureRate is the fraction of authorize/capture requests answered
 	// 503 provider_unavailable before anything happens.
 	FailureRate float64
+	// Seed seeds the FailureRate draws (nil: a random seed, logged at start
+	// by Main): one draw per new (not replayed) request, in arrival order.
+	Seed *int64
 }
 
 // Validate checks the knobs.
@@ -93,23 +101,63 @@ type Charge struct {
 // MaxAmountCents bounds one payment.
 const MaxAmountCents = 100_000_000
 
+// Ledger is the answer of GET /v1/charges.
+type Ledger struct {
+	// LedgerID names this process's ledger: random, chosen at start. A
+	// different id than an earlier read means the provider restarted and
+	// the charges recorded before are gone.
+	LedgerID  string    `json:"ledger_id"`
+	StartedAt time.Time `json:"started_at"`
+	Charges   []Charge  `json:"charges"`
+	Count     int       `json:"count"`
+}
+
 // Provider is the in-memory provider; safe for concurrent use.
 type Provider struct {
-	opts Options
-	idem *idempotency
-	rand func() float64
+	opts      Options
+	idem      *idempotency
+	ledgerID  string
+	startedAt time.Time
+	seed      int64
 
 	mu      sync.Mutex
+	rng     *rand.Rand // FailureRate draws; guarded by mu
 	auths   map[string]*Authorization
 	charges []Charge
 }
 
-// NewProvider returns a provider with the given knobs.
+// NewProvider returns a provider with the given knobs and a new, empty
+// ledger with its own id.
 func NewProvider(o Options) (*Provider, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	return &Provider{opts: o, idem: newIdempotency(), rand: rand.Float64, auths: map[string]*Authorization{}}, nil
+	var seed int64
+	if o.Seed != nil {
+		seed = *o.Seed
+	} else {
+		var b [8]byte
+		_, _ = crand.Read(b[:])
+		seed = int64(binary.LittleEndian.Uint64(b[:]) & (1<<53 - 1))
+	}
+	return &Provider{opts: o, idem: newIdempotency(), ledgerID: newID("ledger_"), startedAt: time.Now().UTC(), seed: seed,
+		rng: rand.New(rand.NewPCG(uint64(seed), 0xfa11)), auths: map[string]*Authorization{}}, nil
+}
+
+// LedgerID is the id of this process's ledger (see Ledger).
+func (p *Provider) LedgerID() string { return p.ledgerID }
+
+// Seed is the seed of the FailureRate draws.
+func (p *Provider) Seed() int64 { return p.seed }
+
+// fail draws whether a new request is answered provider_unavailable.
+func (p *Provider) fail() bool {
+	if p.opts.FailureRate <= 0 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rng.Float64() < p.opts.FailureRate
 }
 
 // Register adds the provider's routes to mux.
@@ -202,7 +250,7 @@ func (p *Provider) idempotent(w http.ResponseWriter, r *http.Request, scope stri
 		p.answer(w, r, replay.status, replay.body)
 		return
 	}
-	if p.opts.FailureRate > 0 && p.rand() < p.opts.FailureRate {
+	if p.fail() {
 		p.idem.abandon(scope, key, claim)
 		platform.WriteError(w, http.StatusServiceUnavailable, "provider_unavailable", "payment provider unavailable (injected by --failure-rate): retry with the same Idempotency-Key")
 		return
@@ -291,7 +339,7 @@ func (p *Provider) handleCharges(w http.ResponseWriter, r *http.Request) {
 	if cs == nil {
 		cs = []Charge{} // an empty ledger is [], not null
 	}
-	platform.WriteJSON(w, http.StatusOK, map[string]any{"charges": cs, "count": len(cs)})
+	platform.WriteJSON(w, http.StatusOK, Ledger{LedgerID: p.ledgerID, StartedAt: p.startedAt, Charges: cs, Count: len(cs)})
 }
 
 func (p *Provider) handleAuthorizations(w http.ResponseWriter, r *http.Request) {
@@ -310,11 +358,16 @@ func Main(ctx context.Context, args []string) error {
 	fs := platform.NewFlagSet("payment")
 	latency := fs.Duration("latency", 0, "latency added to every authorize/capture answer (after the ledger is updated)")
 	failure := fs.Float64("failure-rate", 0, "fraction of authorize/capture requests answered 503 provider_unavailable")
+	seed := fs.Int64("seed", 0, "seed of the --failure-rate draws (0: a random seed, logged at start)")
 	cfg, err := fs.Parse(args, nil)
 	if err != nil {
 		return err
 	}
-	p, err := NewProvider(Options{Latency: *latency, FailureRate: *failure})
+	o := Options{Latency: *latency, FailureRate: *failure}
+	if *seed != 0 {
+		o.Seed = seed
+	}
+	p, err := NewProvider(o)
 	if err != nil {
 		return fmt.Errorf("payment: %w", err)
 	}
@@ -322,6 +375,7 @@ func Main(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("start payment: %w", err)
 	}
+	srv.Log.Info("payment ledger started", "ledger_id", p.LedgerID(), "failure_rate", o.FailureRate, "seed", p.Seed())
 	p.Register(srv.Mux)
 	return srv.Run(ctx)
 }
