@@ -48,6 +48,12 @@ type Config struct {
 	OrdersDSN string
 	// PaymentURL is the payment provider's base URL (GET /v1/charges).
 	PaymentURL string
+	// PaymentLedgerID is the payment ledger's id read before the load
+	// (ReadLedgerID). The provider keeps its ledger in memory: when this is
+	// empty, or the ledger answers another id at the check (it restarted
+	// and lost the charges made before), no_double_charge is "unknown"
+	// unless what is left already shows a double charge.
+	PaymentLedgerID string
 	// CartRedis maps region → that region's cart Redis address (host:port).
 	CartRedis map[string]string
 	// CartsPromised lists the regions whose policy promises carts survive
@@ -83,7 +89,7 @@ func Check(ctx context.Context, cfg Config) ([]result.Invariant, error) {
 		}
 	}
 	if cfg.PaymentURL != "" {
-		if inv, err := CheckCharges(ctx, cfg.Client, cfg.PaymentURL, cfg.Orders); err != nil {
+		if inv, err := CheckCharges(ctx, cfg.Client, cfg.PaymentURL, cfg.PaymentLedgerID, cfg.Orders); err != nil {
 			errs = append(errs, err)
 		} else {
 			out = append(out, inv)
@@ -274,34 +280,96 @@ func DecodeCharges(b []byte) ([]Charge, error) {
 	return list, nil
 }
 
-// CheckCharges: no idempotency key and no order was charged more than once.
-func CheckCharges(ctx context.Context, client *http.Client, paymentURL string, acked []load.Order) (result.Invariant, error) {
-	inv := result.Invariant{Name: NoDoubleCharge}
+// ledgerIdentity is the identity part of GET /v1/charges.
+type ledgerIdentity struct {
+	LedgerID  string `json:"ledger_id"`
+	StartedAt string `json:"started_at"`
+}
+
+// decodeLedgerIdentity reads ledger_id and started_at; a bare list or an
+// answer without them gives the zero identity.
+func decodeLedgerIdentity(b []byte) ledgerIdentity {
+	var id ledgerIdentity
+	_ = json.Unmarshal(b, &id) // a bare list: no identity
+	return id
+}
+
+// getLedger fetches GET <paymentURL>/v1/charges.
+func getLedger(ctx context.Context, client *http.Client, paymentURL string) ([]byte, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
 	u := strings.TrimRight(paymentURL, "/") + "/v1/charges"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return inv, fmt.Errorf("check %s: %w", NoDoubleCharge, err)
+		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return inv, fmt.Errorf("check %s: read the payment ledger at %s: %w", NoDoubleCharge, u, err)
+		return nil, fmt.Errorf("read the payment ledger at %s: %w", u, err)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	resp.Body.Close()
 	if err != nil {
-		return inv, fmt.Errorf("check %s: read the payment ledger: %w", NoDoubleCharge, err)
+		return nil, fmt.Errorf("read the payment ledger at %s: %w", u, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return inv, fmt.Errorf("check %s: GET %s answered %s", NoDoubleCharge, u, resp.Status)
+		return nil, fmt.Errorf("GET %s answered %s", u, resp.Status)
+	}
+	return body, nil
+}
+
+// ReadLedgerID reads the payment ledger's id (GET /v1/charges "ledger_id").
+// Read it before the load and pass it as Config.PaymentLedgerID, so that a
+// provider restart during the run (an emptied ledger) cannot pass unseen.
+func ReadLedgerID(ctx context.Context, client *http.Client, paymentURL string) (string, error) {
+	body, err := getLedger(ctx, client, paymentURL)
+	if err != nil {
+		return "", fmt.Errorf("payment ledger id: %w", err)
+	}
+	id := decodeLedgerIdentity(body).LedgerID
+	if id == "" {
+		return "", fmt.Errorf("payment ledger id: GET %s/v1/charges names no ledger_id: the provider cannot show that it kept every charge (services/CONTRACT.md, payment)", strings.TrimRight(paymentURL, "/"))
+	}
+	return id, nil
+}
+
+// CheckCharges: no idempotency key and no order was charged more than
+// once. ledgerBefore is the ledger id read before the load (ReadLedgerID):
+// when it is empty or the ledger now answers another id, the charges made
+// before a provider restart are lost and a clean ledger proves nothing, so
+// the invariant is "unknown" (a double charge still visible is "violated").
+func CheckCharges(ctx context.Context, client *http.Client, paymentURL, ledgerBefore string, acked []load.Order) (result.Invariant, error) {
+	inv := result.Invariant{Name: NoDoubleCharge}
+	body, err := getLedger(ctx, client, paymentURL)
+	if err != nil {
+		return inv, fmt.Errorf("check %s: %w", NoDoubleCharge, err)
 	}
 	charges, err := DecodeCharges(body)
 	if err != nil {
 		return inv, fmt.Errorf("check %s: %w", NoDoubleCharge, err)
 	}
-	return judgeCharges(charges, acked), nil
+	inv = judgeCharges(charges, acked)
+	now := decodeLedgerIdentity(body)
+	var lost string
+	switch {
+	case ledgerBefore == "":
+		lost = "the payment ledger's id was not read before the load, so a provider restart that emptied it cannot be ruled out (read it with invariants.ReadLedgerID before the load)"
+	case now.LedgerID == "":
+		lost = "the payment provider names no ledger_id, so a restart that emptied its ledger cannot be ruled out"
+	case now.LedgerID != ledgerBefore:
+		lost = fmt.Sprintf("the payment ledger changed during the run (%s before the load, %s at the check, started %s): the provider restarted and the charges made before are lost",
+			ledgerBefore, now.LedgerID, now.StartedAt)
+	}
+	switch {
+	case lost == "":
+	case inv.State == result.InvariantViolated:
+		inv.Details += "; besides, " + lost
+	default:
+		inv.Holds, inv.State = false, result.InvariantUnknown
+		inv.Details = fmt.Sprintf("unknown: %s; the %d charges left show no double charge, which proves nothing about the rest", lost, len(charges))
+	}
+	return inv, nil
 }
 
 func judgeCharges(charges []Charge, acked []load.Order) result.Invariant {
@@ -340,6 +408,10 @@ func judgeCharges(charges []Charge, acked []load.Order) result.Invariant {
 		}
 	}
 	inv.Holds = len(v) == 0
+	inv.State = result.InvariantViolated
+	if inv.Holds {
+		inv.State = result.InvariantHolds
+	}
 	inv.Violations = listed(v)
 	if inv.Holds {
 		inv.Details = fmt.Sprintf("%d charges, none twice for one idempotency key or one order", len(charges))

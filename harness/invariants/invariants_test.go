@@ -155,27 +155,31 @@ func pay(t *testing.T, base, key, ref string, retries int) {
 func TestChargesAgainstRealPaymentProvider(t *testing.T) {
 	base := paymentServer(t)
 	ctx := context.Background()
-	pay(t, base, "k1", "o1", 2) // retried twice: the provider must charge once
-	pay(t, base, "k2", "o2", 0)
-	acked := []load.Order{{OrderID: "o1", IdempotencyKey: "k1"}, {OrderID: "o2", IdempotencyKey: "k2"}}
-	inv, err := CheckCharges(ctx, nil, base, acked)
+	ledger, err := ReadLedgerID(ctx, nil, base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !inv.Holds || inv.Checked != 2 {
+	pay(t, base, "k1", "o1", 2) // retried twice: the provider must charge once
+	pay(t, base, "k2", "o2", 0)
+	acked := []load.Order{{OrderID: "o1", IdempotencyKey: "k1"}, {OrderID: "o2", IdempotencyKey: "k2"}}
+	inv, err := CheckCharges(ctx, nil, base, ledger, acked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !inv.Holds || inv.State != "holds" || inv.Checked != 2 {
 		t.Errorf("clean ledger: %+v", inv)
 	}
 	// Order o2 charged again under a fresh key (a client that retried
 	// without its key): the same order charged twice.
 	pay(t, base, "k2-retry", "o2", 0)
-	inv, err = CheckCharges(ctx, nil, base, acked)
+	inv, err = CheckCharges(ctx, nil, base, ledger, acked)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inv.Holds || strings.Join(inv.Violations, ",") != "order o2 ×2" {
+	if inv.Holds || inv.State != "violated" || strings.Join(inv.Violations, ",") != "order o2 ×2" {
 		t.Errorf("double charge by order: %+v", inv)
 	}
-	if _, err := CheckCharges(ctx, nil, "http://127.0.0.1:1", acked); err == nil {
+	if _, err := CheckCharges(ctx, nil, "http://127.0.0.1:1", ledger, acked); err == nil {
 		t.Error("unreachable provider passed")
 	}
 }

@@ -81,10 +81,29 @@ type Scenario struct {
 	File      string   `json:"file,omitempty"`
 	TimeScale float64  `json:"time_scale"` // incident seconds per wall second
 	Seed      int64    `json:"seed"`
-	Policy    string   `json:"policy"`  // storefront preset, e.g. fragile|hardened
-	Runtime   string   `json:"runtime"` // docker|local
+	// SeedReproduces and SeedDoesNotReproduce say what Seed determines in
+	// this run and what it cannot (see SeedScope).
+	SeedReproduces       []string `json:"seed_reproduces,omitempty"`
+	SeedDoesNotReproduce []string `json:"seed_does_not_reproduce,omitempty"`
+	Policy               string   `json:"policy"`  // storefront preset, e.g. fragile|hardened
+	Runtime              string   `json:"runtime"` // docker|local
 	// Fidelity compares what the source says stayed up / went down with what was measured.
 	Fidelity []Fidelity `json:"fidelity,omitempty"`
+}
+
+// SeedScope is what a run's seed reproduces and what it does not, as
+// recorded in Scenario.SeedReproduces / SeedDoesNotReproduce (and told in
+// scenarios/README.md).
+func SeedScope() (reproduces, doesNot []string) {
+	return []string{
+			"fault schedule: phase order and retry_storm jitter",
+			"load choices per arrival (journey, user, product, quantity, search term), per region in arrival order",
+			"app-level fault decisions (http_error): per target, the n-th request it may fail gets the same decision",
+		}, []string{
+			"Toxiproxy draws: which connections a toxic with toxicity < 1 hits, and latency jitter (Toxiproxy's own unseeded source)",
+			"timing: which request is the n-th to reach a component under concurrency, so the same positions fail but not always the same requests",
+			"the storefront's retry backoff jitter, and payment --failure-rate draws unless the provider runs with --seed",
+		}
 }
 
 // Fidelity is one row of "the report said X; the replay measured Y".
@@ -281,15 +300,45 @@ type Hypothesis struct {
 	Description   string  `json:"description"`
 }
 
+// Invariant states (Invariant.State).
+const (
+	InvariantHolds    = "holds"
+	InvariantViolated = "violated"
+	// InvariantUnknown: the evidence needed was lost (e.g. the payment
+	// ledger restarted during the run): neither holds nor violated, and the
+	// run does not pass.
+	InvariantUnknown = "unknown"
+)
+
 // Invariant is a data property checked after the run.
 type Invariant struct {
-	Name    string `json:"name"`
-	Holds   bool   `json:"holds"`
+	Name string `json:"name"`
+	// Holds is true only when State is "holds".
+	Holds bool `json:"holds"`
+	// State is "holds", "violated" or "unknown" (absent in results written
+	// before it existed: see Outcome).
+	State   string `json:"state,omitempty"`
 	Details string `json:"details"`
 	// Violations names the orders/keys involved when Holds is false.
 	Violations []string `json:"violations,omitempty"`
 	Checked    int64    `json:"checked"`
 }
+
+// Outcome is State, or for an invariant recorded without one, "holds" or
+// "violated" as Holds says.
+func (iv Invariant) Outcome() string {
+	if iv.State != "" {
+		return iv.State
+	}
+	if iv.Holds {
+		return InvariantHolds
+	}
+	return InvariantViolated
+}
+
+// Passed reports whether the invariant counts for a passing verdict: it
+// held, and no state says otherwise (an unknown invariant never passes).
+func (iv Invariant) Passed() bool { return iv.Holds && iv.Outcome() == InvariantHolds }
 
 // Monitoring compares what the storefront's in-band monitoring saw with what
 // the recorder measured out of band.
