@@ -108,6 +108,9 @@ type runner struct {
 	gen    *load.Generator
 	rec    *record.Recorder
 	epoch  time.Time
+	// paymentLedger is the payment ledger's id read before the load
+	// (no_double_charge is unknown when it changed by the check).
+	paymentLedger string
 
 	mu       sync.Mutex
 	phaseIdx map[string]int // result.Phases index by name
@@ -142,10 +145,12 @@ func (r *runner) skeleton() *result.Result {
 		policy = r.s.Policy.Preset
 	}
 	host, _ := os.Hostname()
+	reproduces, doesNot := result.SeedScope()
 	res := &result.Result{
 		SchemaVersion: result.SchemaVersion,
 		Scenario: result.Scenario{Name: r.s.Name, Title: r.s.Title, Date: r.s.Date, Summary: r.s.Summary,
-			Sources: r.s.Sources, File: r.s.File, TimeScale: scale, Seed: seed, Policy: policy},
+			Sources: r.s.Sources, File: r.s.File, TimeScale: scale, Seed: seed, Policy: policy,
+			SeedReproduces: reproduces, SeedDoesNotReproduce: doesNot},
 		Status:      result.Status{State: "running"},
 		Verdict:     result.VerdictError,
 		StartedAt:   time.Now(),
@@ -301,6 +306,8 @@ func (r *runner) up(ctx context.Context) error {
 	if _, err := r.env.Faults.RemoveAll(ctx); err != nil {
 		return fmt.Errorf("clear earlier faults: %w", err)
 	}
+	// App-level fault draws (http_error) derive their seeds from the run's.
+	r.env.Faults.Env().SetSeed(r.res.Scenario.Seed)
 	return nil
 }
 
@@ -312,6 +319,7 @@ func (r *runner) startLoad(ctx context.Context) error {
 	for j, w := range r.s.Load.Mix {
 		mix[load.Journey(j)] = float64(w)
 	}
+	r.notePaymentLedger(ctx)
 	r.epoch = time.Now().Truncate(r.o.Bucket).Add(r.o.Bucket)
 	gen, rec, err := StartObservation(ctx, r.env, ObservationOptions{
 		Rates: r.s.Load.Rate, Mix: mix, Seed: r.res.Scenario.Seed, RunID: r.res.RunID, Epoch: r.epoch, Bucket: r.o.Bucket,
@@ -723,8 +731,11 @@ func (r *runner) finishInto(res *result.Result) {
 			v = result.VerdictFail
 		}
 	}
-	for _, iv := range res.Invariants {
-		if !iv.Holds {
+	for i, iv := range res.Invariants {
+		if iv.State == "" {
+			res.Invariants[i].State = iv.Outcome()
+		}
+		if !iv.Passed() { // violated or unknown
 			v = result.VerdictFail
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/outagelab/outagelab/harness/invariants"
 	"github.com/outagelab/outagelab/harness/load"
 	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/reports/result"
 )
 
 // destructive are the component faults that may lose a datastore's memory:
@@ -40,9 +41,12 @@ func (r *runner) checkInvariants(ctx context.Context) error {
 	r.res.Invariants = append(r.res.Invariants, invs...)
 	r.mu.Unlock()
 	for _, iv := range invs {
-		if iv.Holds {
+		switch {
+		case iv.Passed():
 			r.event("invariant", "%s holds: %s", iv.Name, iv.Details)
-		} else {
+		case iv.Outcome() == result.InvariantUnknown:
+			r.event("invariant", "%s UNKNOWN: %s", iv.Name, iv.Details)
+		default:
 			r.event("invariant", "%s VIOLATED: %s: %s", iv.Name, iv.Details, strings.Join(iv.Violations, ", "))
 		}
 	}
@@ -51,6 +55,26 @@ func (r *runner) checkInvariants(ctx context.Context) error {
 		return fmt.Errorf("invariants: %w", err)
 	}
 	return nil
+}
+
+// notePaymentLedger reads the payment ledger's id before the load: the
+// provider keeps charges in memory, and no_double_charge compares this id
+// with the one at the check. A failed read is reported; the invariant is
+// then unknown and the run cannot pass.
+func (r *runner) notePaymentLedger(ctx context.Context) {
+	c := r.env.Topology().Component("payment")
+	if c == nil || c.Service != "payment" {
+		return
+	}
+	u, err := r.env.Endpoint(c.Name, topology.PortHTTP)
+	if err == nil {
+		r.paymentLedger, err = invariants.ReadLedgerID(ctx, nil, u)
+	}
+	if err != nil {
+		r.event("error", "%s will be unknown: the payment ledger id was not read before the load: %v", invariants.NoDoubleCharge, err)
+		return
+	}
+	r.event("load", "payment ledger %s noted before the load", r.paymentLedger)
 }
 
 // InvariantConfig is what the engine checks after a run; RunOptions.BeforeInvariants sees it.
@@ -62,7 +86,7 @@ type InvariantConfig = invariants.Config
 // A topology without them (a user's own) checks what it has.
 func (r *runner) invariantConfig() (invariants.Config, error) {
 	t := r.env.Topology()
-	cfg := invariants.Config{Orders: r.gen.Orders(), Carts: r.gen.Carts(), CartRedis: map[string]string{}}
+	cfg := invariants.Config{Orders: r.gen.Orders(), Carts: r.gen.Carts(), CartRedis: map[string]string{}, PaymentLedgerID: r.paymentLedger}
 	for _, e := range t.Edges {
 		from := t.Component(e.From)
 		if from == nil {
