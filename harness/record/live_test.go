@@ -115,6 +115,10 @@ func TestLiveStorefront(t *testing.T) {
 		return time.Now()
 	}
 	ctx := context.Background()
+	ledgerID, err := invariants.ReadLedgerID(ctx, nil, paymentURL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec.Start(ctx)
 	gen.Start(ctx)
 	// Payment unreachable from checkout for 4 s.
@@ -161,7 +165,7 @@ func TestLiveStorefront(t *testing.T) {
 	}
 	t.Logf("monitoring: %s", res.Monitoring.Summary)
 	t.Logf("load: %+v", *res.Load)
-	invs, err := invariants.Check(ctx, invariants.Config{OrdersDSN: pgURL, PaymentURL: paymentURL, CartRedis: redisBy, Orders: gen.Orders(), Carts: gen.Carts()})
+	invs, err := invariants.Check(ctx, invariants.Config{OrdersDSN: pgURL, PaymentURL: paymentURL, PaymentLedgerID: ledgerID, CartRedis: redisBy, Orders: gen.Orders(), Carts: gen.Carts()})
 	if err != nil {
 		t.Fatal(err)
 	}
