@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 func TestScaledStorefront(t *testing.T) {
@@ -122,10 +123,7 @@ func TestParseStatPPID(t *testing.T) {
 // TestProcessTreeMemory starts a real child (sleep) and finds it under this
 // process with its memory.
 func TestProcessTreeMemory(t *testing.T) {
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep binary")
-	}
+	sleep := testenv.NeedTool(t, "sleep")
 	dir := t.TempDir() + "/comp-a"
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)

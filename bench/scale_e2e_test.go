@@ -5,13 +5,13 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/outagelab/outagelab/harness"
 	"github.com/outagelab/outagelab/harness/docker"
 	"github.com/outagelab/outagelab/harness/images"
+	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 func init() {
@@ -34,12 +34,7 @@ func init() {
 func BenchmarkScaleUpDocker(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := (&docker.Runtime{}).Available(ctx); err != nil {
-		if os.Getenv("CI") != "" {
-			b.Fatal(err)
-		}
-		b.Skip(err)
-	}
+	testenv.Need(b, "a Docker engine", (&docker.Runtime{}).Available(ctx))
 	// Build the images once here so no child pays for it.
 	ictx, icancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer icancel()

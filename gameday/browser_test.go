@@ -2,6 +2,7 @@ package gameday_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 func chromium(t *testing.T) string {
@@ -27,10 +30,7 @@ func chromium(t *testing.T) string {
 	if p, err := exec.LookPath("chromium"); err == nil {
 		return p
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found (install Debian's `chromium` package); CI is set, so this test must run")
-	}
-	t.Skip("chromium not found; install Debian's `chromium` package to run the browser test")
+	testenv.Need(t, "chromium (Debian package `chromium`)", errors.New("not in $CHROMIUM, the usual paths or PATH"))
 	return ""
 }
 

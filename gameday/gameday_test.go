@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/outagelab/outagelab/harness"
 	"github.com/outagelab/outagelab/harness/faults"
 	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/internal/testenv"
 	"github.com/outagelab/outagelab/reports/result"
 	"github.com/outagelab/outagelab/scenarios"
 )
@@ -27,12 +27,7 @@ import (
 // needRedis skips when redis-server is missing, unless CI is set.
 func needRedis(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI needs redis-server: %v", err)
-		}
-		t.Skipf("redis-server not installed: %v", err)
-	}
+	testenv.NeedTool(t, "redis-server")
 }
 
 // miniTopology is three real redis-server processes in two regions with

@@ -18,6 +18,7 @@ import (
 	"github.com/outagelab/outagelab/harness/faults"
 	"github.com/outagelab/outagelab/harness/topology"
 	"github.com/outagelab/outagelab/internal/procs"
+	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 // twoRedis: two redis-server datastores and one edge between them.
@@ -189,9 +190,7 @@ func pingOnce(addr string, d time.Duration) error {
 func TestAttachStaleOwner(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Skipf("no `true` binary: %v", err)
-	}
+	testenv.Need(t, "true(1)", cmd.Run())
 	dead := cmd.ProcessState.Pid()
 	st := validState(dead)
 	path := writeStateFile(t, dir, st)
@@ -302,9 +301,7 @@ func TestSweepStates(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("OUTAGELAB_STATE_DIR", dir)
 	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Skipf("no `true` binary: %v", err)
-	}
+	testenv.Need(t, "true(1)", cmd.Run())
 	deadSt := validState(cmd.ProcessState.Pid())
 	deadSt.RunID = "dead-run"
 	dead := writeStateFile(t, dir, deadSt)

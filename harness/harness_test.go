@@ -21,7 +21,6 @@ import (
 	"github.com/outagelab/outagelab/harness/local"
 	"github.com/outagelab/outagelab/harness/topology"
 	"github.com/outagelab/outagelab/internal/procs"
-	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 // probeRuntime is a registered runtime whose probe fails or panics, to test

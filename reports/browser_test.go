@@ -2,6 +2,7 @@ package reports
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/outagelab/outagelab/internal/testenv"
 	"github.com/outagelab/outagelab/reports/result"
 )
 
@@ -29,10 +31,7 @@ func chromiumPath(t *testing.T) string {
 	if p, err := exec.LookPath("chromium"); err == nil {
 		return p
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found (install Debian's `chromium` package); CI is set, so this test must run")
-	}
-	t.Skip("chromium not found; install Debian's `chromium` package to run the browser test")
+	testenv.Need(t, "chromium (Debian package `chromium`)", errors.New("not in $CHROMIUM, the usual paths or PATH"))
 	return ""
 }
 

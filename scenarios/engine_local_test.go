@@ -3,9 +3,8 @@ package scenarios_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/outagelab/outagelab/harness"
 	"github.com/outagelab/outagelab/harness/invariants"
+	"github.com/outagelab/outagelab/harness/load"
+	"github.com/outagelab/outagelab/internal/testenv"
 	"github.com/outagelab/outagelab/reports/result"
 	"github.com/outagelab/outagelab/scenarios"
 )
@@ -27,14 +28,8 @@ func needProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips tests that start the storefront")
 	}
-	_, errPG := os.Stat("/usr/lib/postgresql/15/bin/postgres")
-	_, errRedis := exec.LookPath("redis-server")
-	if err := errors.Join(errPG, errRedis); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI needs postgres and redis-server: %v", err)
-		}
-		t.Skipf("postgres/redis-server not installed: %v", err)
-	}
+	testenv.NeedFile(t, "PostgreSQL 15 (Debian package postgresql-15)", "/usr/lib/postgresql/15/bin/postgres")
+	testenv.NeedTool(t, "redis-server")
 }
 
 // TestEngineLocal plays real scenarios against the storefront as local
@@ -156,6 +151,42 @@ phases:
 		}
 		if !found {
 			t.Errorf("no %s invariant in %+v", invariants.OrdersDurable, res.Invariants)
+		}
+		noFaultsLeft(t)
+	})
+
+	// Scenarios played one after another on one topology share its run id;
+	// their checkouts must never share an idempotency key, or the storefront
+	// replays one run's order to the next (the library once reported that as
+	// an acknowledged order "stored with other items").
+	t.Run("runs on one topology never replay each other's orders", func(t *testing.T) {
+		keys := map[string]string{}
+		for run := 1; run <= 2; run++ {
+			var orders []load.Order
+			res, err := checkoutRun(t, func(ctx context.Context, cfg *scenarios.InvariantConfig) error {
+				orders = cfg.Orders
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(orders) == 0 {
+				t.Fatalf("run %d acknowledged no order", run)
+			}
+			for _, o := range orders {
+				if prev, ok := keys[o.IdempotencyKey]; ok && prev != res.RunID+fmt.Sprint(run) {
+					t.Errorf("run %d reused key %s", run, o.IdempotencyKey)
+				}
+				keys[o.IdempotencyKey] = res.RunID + fmt.Sprint(run)
+				if o.Replayed {
+					t.Errorf("run %d: order %s acknowledged as a replay", run, o.OrderID)
+				}
+			}
+			for _, iv := range res.Invariants {
+				if !iv.Holds {
+					t.Errorf("run %d: invariant %s: %s %v", run, iv.Name, iv.Details, iv.Violations)
+				}
+			}
 		}
 		noFaultsLeft(t)
 	})

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,17 +15,13 @@ import (
 	"github.com/outagelab/outagelab/harness"
 	"github.com/outagelab/outagelab/harness/faults"
 	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 // TestHaltCommand runs `outagelab halt` against a real console on two
 // redis-server processes with a toxic on their edge.
 func TestHaltCommand(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI needs redis-server")
-		}
-		t.Skip("redis-server not installed")
-	}
+	testenv.NeedTool(t, "redis-server")
 	ctx := context.Background()
 	redis := func(name string) *topology.Component {
 		return &topology.Component{Name: name, Kind: topology.KindDatastore, Region: "r", Image: topology.ImageRedis,

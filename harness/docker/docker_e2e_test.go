@@ -24,6 +24,7 @@ import (
 	"github.com/outagelab/outagelab/harness/images"
 	"github.com/outagelab/outagelab/harness/proxy"
 	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/internal/testenv"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
@@ -44,12 +45,7 @@ func needDocker(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := (&docker.Runtime{}).Available(ctx); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	testenv.Need(t, "a Docker engine", (&docker.Runtime{}).Available(ctx))
 }
 
 // goImages resolves the Toxiproxy image (and the storefront when it builds)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 func TestSweepFilterMatch(t *testing.T) {
@@ -87,9 +89,7 @@ func TestCheckAliasConflicts(t *testing.T) {
 // it owns nothing any more.
 func TestOwnerAliveZombie(t *testing.T) {
 	cmd := exec.Command("sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Skip(err)
-	}
+	testenv.Need(t, "sleep(1)", cmd.Start())
 	h, _ := os.Hostname()
 	start, _, ok := procStat(cmd.Process.Pid)
 	if !ok {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/outagelab/outagelab/harness/topology"
 	"github.com/outagelab/outagelab/internal/procs"
+	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 // datastores is a topology the local runtime can run without the storefront
@@ -189,9 +190,7 @@ func TestLocalStartFailureCleansUp(t *testing.T) {
 // TestSweep: a run dir whose owner died is removed, a live owner's is kept.
 func TestSweep(t *testing.T) {
 	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Skip("no true(1)")
-	}
+	testenv.Need(t, "true(1)", dead.Run())
 	mk := func(pid int) string {
 		dir, err := os.MkdirTemp("", "outagelab-sweeptest-")
 		if err != nil {

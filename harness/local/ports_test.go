@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 // testRange picks a small range of currently free ports below the
@@ -37,7 +38,7 @@ func testRange(t *testing.T, n int) (int, int) {
 			return base, base + n - 1
 		}
 	}
-	t.Skip("no free port range")
+	testenv.Need(t, fmt.Sprintf("%d free loopback ports in a row between 20000 and 30000", n), errors.New("every range has a port in use"))
 	return 0, 0
 }
 
@@ -153,9 +154,7 @@ func TestReadinessRejectsForeignListener(t *testing.T) {
 	port, _ := strconv.Atoi(ps)
 
 	sleeper := exec.Command("sleep", "30") // alive, listens on nothing
-	if err := sleeper.Start(); err != nil {
-		t.Skip("no sleep(1)")
-	}
+	testenv.Need(t, "sleep(1)", sleeper.Start())
 	defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
 
 	cp := &comp{c: &topology.Component{Name: "svc", Ports: []topology.Port{{Name: "http"}},

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 // withProxy starts an embedded Toxiproxy, an echo HTTP server and a proxy
@@ -128,10 +131,7 @@ func TestOfficialCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds toxiproxy-cli")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go toolchain")
-	}
+	goBin := testenv.NeedTool(t, "go")
 	c, _ := withProxy(t)
 	// `go install pkg@version` resolves the CLI's own dependencies (urfave/cli)
 	// from its go.mod, so our go.mod need not carry them.
@@ -140,10 +140,7 @@ func TestOfficialCLI(t *testing.T) {
 	build.Dir = dir
 	build.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
 	if out, err := build.CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("build toxiproxy-cli: %v\n%s", err, out)
-		}
-		t.Skipf("cannot build toxiproxy-cli here (module cache/proxy): %v\n%s", err, out)
+		testenv.Need(t, "toxiproxy-cli, built by `go install` (Go module proxy or module cache)", fmt.Errorf("%w\n%s", err, out))
 	}
 	cli := filepath.Join(dir, "cli")
 	host := strings.TrimPrefix(c.URL(), "http://")

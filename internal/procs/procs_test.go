@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/outagelab/outagelab/internal/testenv"
 )
 
 func TestFreePortIsBindable(t *testing.T) {
@@ -44,9 +46,7 @@ func TestReachable(t *testing.T) {
 		t.Skip("reachable matters only as root")
 	}
 	cred, err := postgresCredential()
-	if err != nil {
-		t.Skip(err)
-	}
+	testenv.Need(t, "the postgres OS user (Debian package postgresql-15)", err)
 	private := filepath.Join(t.TempDir(), "x") // t.TempDir's parent is 0700 root
 	if reachable(private, cred) {
 		t.Fatalf("%s should not be reachable by uid %d", private, cred.Uid)
