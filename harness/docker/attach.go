@@ -41,5 +41,8 @@ func ContainerAction(ctx context.Context, id string, action topology.Action) err
 	default:
 		return fmt.Errorf("docker: unknown action %q (want one of %v)", action, topology.Actions)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return waitEffect(ctx, cli, id, id, action)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/outagelab/outagelab/harness/images"
 	"github.com/outagelab/outagelab/harness/proxy"
 	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/internal/effect"
 	tc "github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
@@ -245,7 +246,12 @@ func (d *Deployment) ComponentAction(ctx context.Context, component string, acti
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", action, component, err)
 	}
-	return nil
+	// The API call returning is not the effect: wait until the container's
+	// state shows it (and report that moment as the fault's time).
+	if action == topology.ActionStart {
+		effect.Observed(ctx, time.Now()) // startAgain waited for readiness
+	}
+	return waitEffect(ctx, d.cli, id, component, action)
 }
 
 // startAgain starts a stopped container and waits for it to be ready; the

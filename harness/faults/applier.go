@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outagelab/outagelab/internal/effect"
 	"github.com/outagelab/outagelab/reports/result"
 )
 
@@ -27,7 +28,9 @@ type Spec struct {
 }
 
 // Applied is one fault as it was applied and removed. Times are when the
-// effect was confirmed (the API call returned), per target; a fault's
+// effect was confirmed, per target: the moment a runtime observed it (a
+// paused process's threads all stopped, a container seen paused; see
+// internal/effect), else when the API call returned; a fault's
 // AppliedAt is its last target's, so skew across faults is real data.
 //
 // The Applier keeps filling in an Applied it returned (times, errors,
@@ -232,8 +235,9 @@ func (a *Applier) Apply(ctx context.Context, specs ...Spec) ([]*Applied, error) 
 		go func() {
 			defer wg.Done()
 			<-start
-			err := j.ap.Params.Apply(ctx, a.env, j.ap.ID, j.t)
-			now := time.Now()
+			var seen observed
+			err := j.ap.Params.Apply(seen.ctx(ctx), a.env, j.ap.ID, j.t)
+			now := seen.or(time.Now())
 			a.state.Lock()
 			defer a.state.Unlock()
 			if err != nil {
@@ -375,8 +379,9 @@ func (a *Applier) remove(ctx context.Context, aps []*Applied) error {
 			go func() {
 				defer wg.Done()
 				<-start
-				err := ap.Params.Remove(rctx, a.env, ap.ID, t)
-				now := time.Now()
+				var seen observed
+				err := ap.Params.Remove(seen.ctx(rctx), a.env, ap.ID, t)
+				now := seen.or(time.Now())
 				a.state.Lock()
 				defer a.state.Unlock()
 				if !applied {
@@ -470,4 +475,32 @@ func (a *Applier) ResetProxies(ctx context.Context) error {
 	}
 	a.env.mu.Unlock()
 	return a.env.Proxy.Reset(ctx)
+}
+
+// observed collects the moment a runtime reports (internal/effect) that an
+// action took effect; with several reports (a restart's stop and start),
+// the latest.
+type observed struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (o *observed) ctx(ctx context.Context) context.Context {
+	return effect.WithObserver(ctx, func(t time.Time) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if t.After(o.at) {
+			o.at = t
+		}
+	})
+}
+
+// or returns the observed moment, or def when none was reported.
+func (o *observed) or(def time.Time) time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.at.IsZero() {
+		return def
+	}
+	return o.at
 }

@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/outagelab/outagelab/harness/topology"
+	"github.com/outagelab/outagelab/internal/effect"
 	"github.com/outagelab/outagelab/internal/procs"
 )
 
@@ -243,6 +243,24 @@ func (cp *comp) signal(sig syscall.Signal) error {
 	return nil
 }
 
+// signalTree sends sig to the process group and to every descendant that
+// left it (PostgreSQL's backends call setsid, so a signal to the group
+// misses them), and returns the processes it signalled.
+func (cp *comp) signalTree(sig syscall.Signal) ([]procs.Stat, error) {
+	if err := cp.signal(sig); err != nil {
+		return nil, err
+	}
+	ps := procs.Tree(cp.pid())
+	for _, p := range ps {
+		_ = syscall.Kill(p.PID, sig)
+	}
+	return ps, nil
+}
+
+// effectTimeout bounds how long an action waits to see its effect in /proc
+// (the caller's deadline applies when sooner).
+const effectTimeout = 10 * time.Second
+
 func (cp *comp) act(ctx context.Context, a topology.Action) error {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
@@ -251,65 +269,114 @@ func (cp *comp) act(ctx context.Context, a topology.Action) error {
 		if !cp.running {
 			return errors.New("not running")
 		}
-		if err := cp.signal(syscall.SIGSTOP); err != nil {
-			return err
-		}
-		cp.paused = true
+		return cp.pauseLocked(ctx)
 	case topology.ActionUnpause:
 		if !cp.running || !cp.paused {
 			return nil
 		}
-		if err := cp.signal(syscall.SIGCONT); err != nil {
+		return cp.unpauseLocked(ctx)
+	case topology.ActionStop:
+		return cp.stopLocked(ctx, false)
+	case topology.ActionKill:
+		return cp.stopLocked(ctx, true)
+	case topology.ActionStart:
+		if cp.running {
+			return nil
+		}
+		if err := cp.startLocked(ctx); err != nil {
 			return err
 		}
-		cp.paused = false
-	case topology.ActionStop:
-		return cp.stopLocked(false)
-	case topology.ActionKill:
-		return cp.stopLocked(true)
-	case topology.ActionStart:
-		return cp.startLocked(ctx)
+		effect.Observed(ctx, time.Now()) // answering on its ready port
+		return nil
 	case topology.ActionRestart:
-		if err := cp.stopLocked(false); err != nil {
+		if err := cp.stopLocked(ctx, false); err != nil {
 			return err
 		}
 		return cp.startLocked(ctx)
 	default:
 		return fmt.Errorf("unknown action %q (known: %v)", a, topology.Actions)
 	}
+}
+
+// pauseLocked sends SIGSTOP and returns once every thread of every process
+// of the component is stopped (state T in /proc/PID/task/*/stat): until
+// then a paused component may still answer. Processes forked meanwhile are
+// stopped too (the set is read again until it no longer changes). If the
+// stop never shows, the component is resumed and an error returned.
+func (cp *comp) pauseLocked(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, effectTimeout)
+	defer cancel()
+	for {
+		pids, err := cp.signalTree(syscall.SIGSTOP)
+		if err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			return fmt.Errorf("SIGSTOP: process group %d has no live process (did the component exit? see %s)", cp.pid(), cp.logPath())
+		}
+		at, err := procs.WaitStopped(wctx, pids)
+		if err != nil {
+			_, _ = cp.signalTree(syscall.SIGCONT)
+			return fmt.Errorf("SIGSTOP sent but the component did not stop within %s (machine overloaded?); resumed it again: %w", effectTimeout, err)
+		}
+		if slices.Equal(procs.PIDs(procs.Tree(cp.pid())), procs.PIDs(pids)) {
+			cp.paused = true
+			effect.Observed(ctx, at)
+			return nil
+		}
+	}
+}
+
+// unpauseLocked sends SIGCONT and returns once no thread of the component
+// is stopped any more.
+func (cp *comp) unpauseLocked(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), effectTimeout)
+	defer cancel()
+	pids, err := cp.signalTree(syscall.SIGCONT)
+	if err != nil {
+		return err
+	}
+	cp.paused = false
+	at, err := procs.WaitContinued(wctx, pids)
+	if err != nil {
+		return fmt.Errorf("SIGCONT sent but the component did not resume within %s: %w", effectTimeout, err)
+	}
+	effect.Observed(ctx, at)
 	return nil
 }
 
 // stopLocked stops the process: SIGTERM (SIGINT for postgres) then SIGKILL
-// after a grace period, or SIGKILL at once when kill is set.
-func (cp *comp) stopLocked(kill bool) error {
+// after a grace period, or SIGKILL at once when kill is set. It returns once
+// every process of the component (children that left its group included)
+// is gone, killing stragglers, or with an error naming those left.
+func (cp *comp) stopLocked(ctx context.Context, kill bool) error {
 	if !cp.running {
 		return nil
 	}
+	pgid := cp.pid()
+	// PostgreSQL's children call setsid(): they are not in the postmaster's
+	// process group, and after a SIGKILL they linger a moment holding its
+	// shared memory, which a restart then refuses ("pre-existing shared
+	// memory block is still in use"). Find them now, and see them gone below.
+	tree := procs.Tree(pgid)
 	if cp.paused {
-		_ = cp.signal(syscall.SIGCONT) // a stopped process cannot handle SIGTERM
+		_, _ = cp.signalTree(syscall.SIGCONT) // a stopped process cannot handle SIGTERM
 		cp.paused = false
 	}
-	pgid := cp.pid()
 	var err error
 	switch {
 	case cp.pg != nil:
-		// PostgreSQL's children call setsid(): they are not in the
-		// postmaster's process group, and after a SIGKILL they linger a
-		// moment holding its shared memory, which a restart then refuses
-		// ("pre-existing shared memory block is still in use"). Find them
-		// now, and see them gone below.
-		kids := childrenOf(pgid)
 		if kill {
 			_ = cp.signal(syscall.SIGKILL)
 			<-cp.pg.Done()
 		} else {
 			err = cp.pg.Stop()
 		}
-		for _, k := range kids {
-			_ = syscall.Kill(k, syscall.SIGKILL)
+		for _, k := range tree {
+			if k.PID != pgid && k.Alive() {
+				_ = syscall.Kill(k.PID, syscall.SIGKILL)
+			}
 		}
-		waitPidsGone(kids, 5*time.Second)
 		cp.pg = nil
 	case cp.rd != nil:
 		if kill {
@@ -332,92 +399,53 @@ func (cp *comp) stopLocked(kill bool) error {
 		}
 		cp.cmd = nil
 	}
+	cp.running = false
 	// A group's other members (postgres backends, checkpointer) may outlive
 	// its leader by a moment; a restart must not meet them (shared memory).
-	if pgid > 0 {
-		waitGroupGone(pgid, 5*time.Second)
+	// Removal must happen even when ctx is cancelled (Ctrl-C): keep its
+	// values, bound the wait ourselves.
+	if pgid <= 0 {
+		return err
 	}
-	cp.running = false
+	at, gerr := waitTreeGone(context.WithoutCancel(ctx), pgid, tree)
+	if gerr != nil {
+		return errors.Join(err, fmt.Errorf("%w; kill them (kill -9 PID) before starting the component again", gerr))
+	}
+	effect.Observed(ctx, at)
 	return err
 }
 
-// childrenOf lists the processes whose parent is pid, from /proc.
-func childrenOf(pid int) []int {
-	if pid <= 0 {
-		return nil
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var kids []int
-	for _, e := range ents {
-		n, err := strconv.Atoi(e.Name())
+// waitTreeGone waits until ps and every process of group pgid are gone,
+// SIGKILLing what is left after half of effectTimeout.
+func waitTreeGone(ctx context.Context, pgid int, ps []procs.Stat) (time.Time, error) {
+	wctx, cancel := context.WithTimeout(ctx, effectTimeout/2)
+	defer cancel()
+	for {
+		at, err := procs.WaitGone(wctx, append(slices.Clone(ps), procs.Tree(pgid)...))
 		if err != nil {
-			continue
+			break
 		}
-		if _, ppid, ok := procState(n); ok && ppid == pid {
-			kids = append(kids, n)
-		}
-	}
-	return kids
-}
-
-// procState reads a process's state letter and parent pid from /proc.
-func procState(pid int) (state byte, ppid int, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	i := bytes.LastIndexByte(b, ')') // the command name may hold spaces
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 || len(f[0]) != 1 {
-		return 0, 0, false
-	}
-	ppid, err = strconv.Atoi(f[1])
-	return f[0][0], ppid, err == nil
-}
-
-// waitPidsGone waits until every pid has exited (a zombie counts as gone:
-// it holds no memory), at most timeout.
-func waitPidsGone(pids []int, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for _, p := range pids {
-		for time.Now().Before(deadline) {
-			st, _, ok := procState(p)
-			if !ok || st == 'Z' || st == 'X' {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
+		if len(procs.Tree(pgid)) == 0 {
+			return at, nil
 		}
 	}
-}
-
-// waitGroupGone waits until no process is left in process group pgid,
-// SIGKILLing stragglers after half the timeout.
-func waitGroupGone(pgid int, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	killed := false
-	for time.Now().Before(deadline) {
-		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-			return
+	left := append(slices.Clone(ps), procs.Tree(pgid)...)
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	for _, p := range left {
+		if p.Alive() {
+			_ = syscall.Kill(p.PID, syscall.SIGKILL)
 		}
-		if !killed && time.Until(deadline) < timeout/2 {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			killed = true
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	kctx, kcancel := context.WithTimeout(ctx, effectTimeout/2)
+	defer kcancel()
+	return procs.WaitGone(kctx, left)
 }
 
 // shutdown is Teardown's stop; never leaves the process behind.
 func (cp *comp) shutdown(ctx context.Context) error {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	return cp.stopLocked(false)
+	return cp.stopLocked(ctx, false)
 }
 
 // tail returns the last n lines of a log file, indented, for errors.

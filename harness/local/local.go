@@ -10,7 +10,11 @@
 // Every process runs in its own process group with a parent-death signal;
 // Teardown stops them all (resuming paused ones first) and removes the run's
 // temporary directory. Faults on processes are signals: pause = SIGSTOP,
-// unpause = SIGCONT, stop = SIGTERM (then SIGKILL), kill = SIGKILL.
+// unpause = SIGCONT, stop = SIGTERM (then SIGKILL), kill = SIGKILL, sent to
+// the process group and to children that left it. Each returns once its
+// effect shows in /proc (every thread stopped, none stopped, every process
+// gone; see internal/procs) and reports that moment (internal/effect) as
+// the fault's time; an effect that does not show within a bound is an error.
 package local
 
 import (
