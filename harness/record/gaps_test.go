@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/outagelab/outagelab/reports/result"
 )
@@ -171,9 +176,12 @@ func TestStopDuringScrapeInventsNoOutage(t *testing.T) {
 }
 
 // The baseline is taken at the epoch, not when Start is called: traffic
-// before a future epoch is not bucket 0's.
+// before a future epoch is not bucket 0's. The service logs, under one lock
+// with its traffic, the count every scrape saw and when, so the test knows
+// exactly which requests fell before the baseline and in each bucket however
+// slow the host is: no outcome depends on how long the traffic took.
 func TestBaselineAtFutureEpoch(t *testing.T) {
-	s := newSvc(t, "a", func(s *svc, w http.ResponseWriter, r *http.Request) int { return 200 })
+	s := newScrapeLogSvc(t)
 	bucket := 200 * time.Millisecond
 	epoch := time.Now().Add(300 * time.Millisecond)
 	r, err := New(Config{Epoch: epoch, Bucket: bucket, ProbeTimeout: 150 * time.Millisecond,
@@ -184,6 +192,7 @@ func TestBaselineAtFutureEpoch(t *testing.T) {
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	defer r.Stop()
 	for i := 0; i < 30; i++ {
 		resp, err := http.Get(s.url + "/x")
 		if err != nil {
@@ -191,16 +200,88 @@ func TestBaselineAtFutureEpoch(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	if time.Now().After(epoch) {
-		t.Skip("host too slow: the traffic did not finish before the epoch")
-	}
-	time.Sleep(time.Until(epoch.Add(2*bucket + 50*time.Millisecond)))
+	// The baseline and the scrapes closing buckets 0 and 1.
+	scrapes := s.waitScrapes(t, 3, 30*time.Second)
 	r.Stop()
 	a := fill(r).Components[0]
-	if len(a.Requests) < 2 || a.Requests[0] != 0 || a.Requests[1] != 0 {
-		t.Errorf("requests %v: traffic before the epoch counted", a.Requests)
+
+	if scrapes[0].at.Before(epoch) {
+		t.Fatalf("baseline scraped %v before the epoch: taken at Start, not at the epoch", epoch.Sub(scrapes[0].at))
+	}
+	if scrapes[0].total == 0 {
+		t.Fatal("no request reached the service in the 300ms between Start and the epoch: " +
+			"the host stalled for longer than that, so this run proved nothing")
+	}
+	if len(a.Requests) < 2 || len(a.State) < 2 {
+		t.Fatalf("requests %v states %v: want at least two buckets", a.Requests, a.State)
+	}
+	for b := 0; b < 2; b++ {
+		if a.State[b] == Unknown {
+			t.Fatalf("bucket %d is unknown (states %v): its closing scrape did not answer within the 150ms probe timeout", b, a.State)
+		}
+		if want := int64(scrapes[b+1].total - scrapes[b].total); a.Requests[b] != want {
+			t.Errorf("bucket %d: %d requests, want %d (the service saw %d before the baseline, then %d, %d): traffic before the epoch counted",
+				b, a.Requests[b], want, scrapes[0].total, scrapes[1].total, scrapes[2].total)
+		}
 	}
 	if strings.Contains(strings.Join(a.State, ","), Down) {
 		t.Errorf("states %v", a.State)
 	}
+}
+
+// scrapeLogSvc serves storefront request metrics and logs, for every
+// /metrics scrape, when it came and the request count it served.
+type scrapeLogSvc struct {
+	url      string
+	mu       sync.Mutex // serialises requests and scrapes: a scrape's count is exactly what it served
+	total    int
+	scrapes  []scrapeSeen
+	requests *prometheus.CounterVec
+	scraped  chan struct{} // a token per scrape
+}
+
+type scrapeSeen struct {
+	at    time.Time
+	total int
+}
+
+func newScrapeLogSvc(t *testing.T) *scrapeLogSvc {
+	s := &scrapeLogSvc{scraped: make(chan struct{}, 1024)}
+	reg := prometheus.NewRegistry()
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "storefront_http_requests_total"}, []string{"service", "region", "route", "code"})
+	reg.MustRegister(s.requests)
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.scrapes = append(s.scrapes, scrapeSeen{at: time.Now(), total: s.total})
+		metrics.ServeHTTP(w, r)
+		s.scraped <- struct{}{}
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) })
+	mux.HandleFunc("/x", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.requests.WithLabelValues("a", "r1", r.URL.Path, "200").Inc()
+		s.total++
+	})
+	s.url = serve(t, mux)
+	return s
+}
+
+// waitScrapes waits for n scrapes, failing after limit, and returns the log.
+func (s *scrapeLogSvc) waitScrapes(t *testing.T, n int, limit time.Duration) []scrapeSeen {
+	t.Helper()
+	deadline := time.After(limit)
+	for i := 0; i < n; i++ {
+		select {
+		case <-s.scraped:
+		case <-deadline:
+			t.Fatalf("only %d of %d scrapes within %v", i, n, limit)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.scrapes)
 }
