@@ -119,8 +119,9 @@ func listed(v []string) []string {
 }
 
 // CheckOrders: every order the load generator saw acknowledged exists in the
-// orders table with status confirmed, the same idempotency key, and exactly
-// the items the client's cart held when it checked out.
+// orders table with status confirmed, the same idempotency key, exactly the
+// items the acknowledgement listed (load.Order.Items) and, when the
+// acknowledgement gave one, the same total.
 func CheckOrders(ctx context.Context, db Querier, acked []load.Order) (result.Invariant, error) {
 	inv := result.Invariant{Name: OrdersDurable, Checked: int64(len(acked))}
 	ids := make([]string, 0, len(acked))
@@ -129,24 +130,26 @@ func CheckOrders(ctx context.Context, db Querier, acked []load.Order) (result.In
 	}
 	type stored struct {
 		key, status string
+		total       int64
 		items       map[string]int
 	}
 	found := map[string]*stored{}
-	rows, err := db.Query(ctx, `SELECT o.id, o.idempotency_key, o.status, COALESCE(i.product_id, ''), COALESCE(i.qty, 0)
+	rows, err := db.Query(ctx, `SELECT o.id, o.idempotency_key, o.status, o.total_cents, COALESCE(i.product_id, ''), COALESCE(i.qty, 0)
 		FROM orders o LEFT JOIN order_items i ON i.order_id = o.id WHERE o.id = ANY($1)`, ids)
 	if err != nil {
 		return inv, fmt.Errorf("check %s: read orders: %w", OrdersDurable, err)
 	}
 	for rows.Next() {
 		var id, key, status, product string
+		var total int64
 		var qty int
-		if err := rows.Scan(&id, &key, &status, &product, &qty); err != nil {
+		if err := rows.Scan(&id, &key, &status, &total, &product, &qty); err != nil {
 			rows.Close()
 			return inv, fmt.Errorf("check %s: scan order: %w", OrdersDurable, err)
 		}
 		s := found[id]
 		if s == nil {
-			s = &stored{key: key, status: status, items: map[string]int{}}
+			s = &stored{key: key, status: status, total: total, items: map[string]int{}}
 			found[id] = s
 		}
 		if product != "" {
@@ -157,8 +160,15 @@ func CheckOrders(ctx context.Context, db Querier, acked []load.Order) (result.In
 	if err := rows.Err(); err != nil {
 		return inv, fmt.Errorf("check %s: read orders: %w", OrdersDurable, err)
 	}
-	var missing, wrongStatus, wrongItems, wrongKey []string
+	var missing, wrongStatus, wrongItems, wrongKey, wrongTotal []string
+	replayed, otherThanCart := 0, 0
 	for _, o := range acked {
+		if o.Replayed {
+			replayed++
+		}
+		if o.CartItems != nil && !sameItems(o.CartItems, itemMap(o.Items)) {
+			otherThanCart++
+		}
 		s := found[o.OrderID]
 		switch {
 		case s == nil:
@@ -169,25 +179,35 @@ func CheckOrders(ctx context.Context, db Querier, acked []load.Order) (result.In
 			wrongKey = append(wrongKey, o.OrderID)
 		case !sameItems(o.Items, s.items):
 			wrongItems = append(wrongItems, o.OrderID)
+		case o.TotalCents != 0 && o.TotalCents != s.total:
+			wrongTotal = append(wrongTotal, o.OrderID)
 		}
 	}
-	all := append(append(append(append([]string(nil), missing...), wrongStatus...), wrongKey...), wrongItems...)
+	all := append(append(append(append(append([]string(nil), missing...), wrongStatus...), wrongKey...), wrongItems...), wrongTotal...)
 	inv.Holds = len(all) == 0
 	inv.Violations = listed(all)
 	if inv.Holds {
-		inv.Details = fmt.Sprintf("all %d acknowledged orders are in PostgreSQL, confirmed, with their items", len(acked))
+		inv.Details = fmt.Sprintf("all %d acknowledged orders are in PostgreSQL, confirmed, with the items and total acknowledged", len(acked))
 	} else {
-		inv.Details = fmt.Sprintf("%d of %d acknowledged orders violate: %d missing, %d not confirmed, %d with another idempotency key, %d with other items",
-			len(all), len(acked), len(missing), len(wrongStatus), len(wrongKey), len(wrongItems))
+		inv.Details = fmt.Sprintf("%d of %d acknowledged orders violate: %d missing, %d not confirmed, %d with another idempotency key, %d with other items, %d with another total",
+			len(all), len(acked), len(missing), len(wrongStatus), len(wrongKey), len(wrongItems), len(wrongTotal))
+	}
+	if replayed > 0 || otherThanCart > 0 {
+		inv.Details += fmt.Sprintf(" (%d acknowledged as replays of an earlier request with the same key; %d differ from the cart the shopper read before checking out)", replayed, otherThanCart)
 	}
 	return inv, nil
 }
 
-func sameItems(want []load.Item, got map[string]int) bool {
-	w := map[string]int{}
-	for _, it := range want {
-		w[it.ProductID] += it.Qty
+func itemMap(items []load.Item) map[string]int {
+	m := map[string]int{}
+	for _, it := range items {
+		m[it.ProductID] += it.Qty
 	}
+	return m
+}
+
+func sameItems(want []load.Item, got map[string]int) bool {
+	w := itemMap(want)
 	if len(w) != len(got) {
 		return false
 	}

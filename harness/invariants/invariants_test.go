@@ -88,6 +88,8 @@ func TestOrdersAndStockAgainstPostgres(t *testing.T) {
 	putOrder(t, pool, "o3", "k3", "reserved", map[string]int{"p1": 1})
 	putOrder(t, pool, "o4", "k4", "confirmed", map[string]int{"p1": 1})
 	putOrder(t, pool, "o5", "other", "confirmed", map[string]int{"p2": 1})
+	putOrder(t, pool, "o6", "k6", "confirmed", map[string]int{"p3": 1})
+	exec(t, pool, `UPDATE orders SET total_cents = 500 WHERE id = 'o6'`)
 	exec(t, pool, `ALTER TABLE inventory DROP CONSTRAINT IF EXISTS inventory_stock_check`)
 	exec(t, pool, `UPDATE inventory SET stock = -2 WHERE product_id = 'p2'`)
 	bad := append(clean,
@@ -95,12 +97,14 @@ func TestOrdersAndStockAgainstPostgres(t *testing.T) {
 		load.Order{OrderID: "o3", IdempotencyKey: "k3", Items: []load.Item{{ProductID: "p1", Qty: 1}}},
 		load.Order{OrderID: "o4", IdempotencyKey: "k4", Items: []load.Item{{ProductID: "p1", Qty: 2}}},
 		load.Order{OrderID: "o5", IdempotencyKey: "k5", Items: []load.Item{{ProductID: "p2", Qty: 1}}},
+		// Acknowledged at 7.00, stored at 5.00.
+		load.Order{OrderID: "o6", IdempotencyKey: "k6", TotalCents: 700, Items: []load.Item{{ProductID: "p3", Qty: 1}}},
 	)
 	invs, err = Check(ctx, Config{OrdersDSN: dsn, Orders: bad})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if invs[0].Holds || strings.Join(invs[0].Violations, ",") != "lost,o3,o4,o5" {
+	if invs[0].Holds || strings.Join(invs[0].Violations, ",") != "lost,o3,o4,o5,o6" {
 		t.Errorf("orders: %+v", invs[0])
 	}
 	if invs[1].Holds || strings.Join(invs[1].Violations, ",") != "p2=-2" {

@@ -32,8 +32,11 @@ type Config struct {
 	Regions []Region
 	Mix     Mix   // default DefaultMix
 	Seed    int64 // all randomness comes from it
-	// RunID makes idempotency keys unique across runs against the same
-	// datastores; default: random.
+	// RunID names the run in idempotency keys (default: random). Keys are
+	// unique per Generator whatever RunID is: several runs may share one
+	// RunID (scenarios played on a topology that stays up, game days on
+	// `outagelab up`), and a reused key would make the storefront replay an
+	// earlier run's order, correctly, as if it were this run's.
 	RunID string
 	// Epoch is the start of bucket 0 (align it with the recorder's);
 	// default: the time Start is called.
@@ -83,14 +86,22 @@ type StepResult struct {
 
 // Order is a checkout the storefront acknowledged (200 with an order id).
 type Order struct {
-	OrderID        string    `json:"order_id"`
-	IdempotencyKey string    `json:"idempotency_key"`
-	User           string    `json:"user"`
-	Region         string    `json:"region"`
-	Items          []Item    `json:"items"` // the cart as read just before checkout
-	TotalCents     int64     `json:"total_cents"`
-	Status         string    `json:"status"`
-	At             time.Time `json:"at"`
+	OrderID        string `json:"order_id"`
+	IdempotencyKey string `json:"idempotency_key"`
+	User           string `json:"user"`
+	Region         string `json:"region"`
+	// Items are the order's lines as the acknowledgement states them; when
+	// the answer lists no items (a system that does not echo them), the cart
+	// as read just before checkout.
+	Items []Item `json:"items"`
+	// CartItems is the cart as read just before checkout (what the shopper saw).
+	CartItems  []Item `json:"cart_items,omitempty"`
+	TotalCents int64  `json:"total_cents"`
+	Status     string `json:"status"`
+	// Replayed: the storefront answered with an order that an earlier
+	// request under the same key had completed.
+	Replayed bool      `json:"replayed,omitempty"`
+	At       time.Time `json:"at"`
 }
 
 // Item is a cart line.
@@ -128,6 +139,8 @@ type Generator struct {
 	client  *http.Client
 	regions []*regionState
 	stats   *Stats
+	// keyNonce makes this generator's idempotency keys its own.
+	keyNonce string
 
 	prodMu   sync.RWMutex
 	products []json.RawMessage // as the catalog spells ids (string or number)
@@ -173,15 +186,15 @@ func New(cfg Config) (*Generator, error) {
 		return nil, fmt.Errorf("load: %d users: identity knows user0001..user9999 at most", cfg.Users)
 	}
 	if cfg.RunID == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		cfg.RunID = hex.EncodeToString(b[:])
+		cfg.RunID = randomHex(6)
 	}
 	p, err := newPicker(cfg.Mix)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	g := &Generator{cfg: cfg, picker: p, prodSeen: map[string]bool{}, soldOut: map[string]bool{}}
+	// keyNonce is not drawn from the seed on purpose: two generators with
+	// one seed make the same choices, and must still never share a key.
+	g := &Generator{cfg: cfg, picker: p, prodSeen: map[string]bool{}, soldOut: map[string]bool{}, keyNonce: randomHex(4)}
 	g.client = cfg.Client
 	if g.client == nil {
 		g.client = &http.Client{Transport: &http.Transport{
@@ -669,7 +682,7 @@ func (jr *journeyRun) checkout() Outcome {
 			return Other
 		}
 	}
-	key := fmt.Sprintf("ol-%s-%s-%d", g.cfg.RunID, a.region.Name, a.n)
+	key := g.idempotencyKey(a)
 	a.user.cartKnown = false // checkout clears the cart (best effort)
 	hdr := http.Header{"Idempotency-Key": {key}, "X-Region": {a.region.Name}}
 	status, data, o = jr.do("checkout", http.MethodPost, "/api/checkout", []byte("{}"), hdr, true)
@@ -681,6 +694,7 @@ func (jr *journeyRun) checkout() Outcome {
 		OrderID    json.RawMessage `json:"order_id"`
 		Status     string          `json:"status"`
 		TotalCents int64           `json:"total_cents"`
+		Replayed   bool            `json:"replayed"`
 	}
 	if err := json.Unmarshal(data, &v); err != nil || len(v.OrderID) == 0 {
 		return Other // acknowledged without an order id: a broken answer
@@ -689,11 +703,27 @@ func (jr *journeyRun) checkout() Outcome {
 	if uq, err := strconv.Unquote(id); err == nil {
 		id = uq
 	}
+	acked := items
+	if ackItems, err := parseCart(data); err == nil && len(ackItems) > 0 {
+		acked = ackItems
+	}
 	g.ordersMu.Lock()
 	g.orders = append(g.orders, Order{OrderID: id, IdempotencyKey: key, User: a.user.name, Region: a.region.Name,
-		Items: items, TotalCents: v.TotalCents, Status: v.Status, At: time.Now()})
+		Items: acked, CartItems: items, TotalCents: v.TotalCents, Status: v.Status, Replayed: v.Replayed, At: time.Now()})
 	g.ordersMu.Unlock()
 	return ok(o)
+}
+
+// idempotencyKey names one checkout attempt: the run, this generator, the
+// region and the arrival. Only a retry of the same attempt may reuse it.
+func (g *Generator) idempotencyKey(a *arrival) string {
+	return fmt.Sprintf("ol-%s-%s-%s-%d", g.cfg.RunID, g.keyNonce, a.region.Name, a.n)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // ackCart records the cart the storefront just acknowledged.

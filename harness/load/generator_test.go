@@ -20,6 +20,7 @@ type shop struct {
 	tokens  map[string]string         // token -> user
 	carts   map[string]map[string]int // user -> product -> qty
 	orders  map[string]string         // idempotency key -> order id
+	lines   map[string]string         // order id -> its items as JSON, as acknowledged
 	nextID  int
 	fail    map[string]int           // route prefix -> status to answer
 	hang    map[string]time.Duration // route prefix -> delay
@@ -29,7 +30,7 @@ type shop struct {
 
 func newShop() *shop {
 	return &shop{tokens: map[string]string{}, carts: map[string]map[string]int{}, orders: map[string]string{},
-		fail: map[string]int{}, hang: map[string]time.Duration{}, degrade: map[string]bool{}}
+		lines: map[string]string{}, fail: map[string]int{}, hang: map[string]time.Duration{}, degrade: map[string]bool{}}
 }
 
 func (s *shop) knob(path string) (status int, delay time.Duration, degraded bool) {
@@ -140,16 +141,20 @@ func (s *shop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(400)
 			return
 		}
+		// As the storefront's checkout: a key names one order; a second
+		// request with it replays that order, whatever the cart holds now.
 		s.mu.Lock()
 		id, dup := s.orders[key]
 		if !dup {
 			s.nextID++
 			id = fmt.Sprintf("o%d", s.nextID)
 			s.orders[key] = id
+			s.lines[id] = cartJSON(s.carts[user])
 			delete(s.carts, user)
 		}
+		lines := s.lines[id]
 		s.mu.Unlock()
-		fmt.Fprintf(w, `{"order_id":%q,"status":"confirmed","total_cents":800}`, id)
+		fmt.Fprintf(w, `{"order_id":%q,"status":"confirmed","total_cents":800,"items":%s,"replayed":%v}`, id, lines, dup)
 	default:
 		w.WriteHeader(404)
 	}
@@ -157,12 +162,17 @@ func (s *shop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *shop) writeCart(w http.ResponseWriter, user string) {
 	s.mu.Lock()
+	items := cartJSON(s.carts[user])
+	s.mu.Unlock()
+	fmt.Fprintf(w, `{"items":%s}`, items)
+}
+
+func cartJSON(cart map[string]int) string {
 	var items []string
-	for p, q := range s.carts[user] {
+	for p, q := range cart {
 		items = append(items, fmt.Sprintf(`{"product_id":%q,"qty":%d}`, p, q))
 	}
-	s.mu.Unlock()
-	fmt.Fprintf(w, `{"items":[%s]}`, strings.Join(items, ","))
+	return "[" + strings.Join(items, ",") + "]"
 }
 
 func runLoad(t *testing.T, cfg Config, d time.Duration) *Generator {
@@ -239,6 +249,71 @@ func TestGeneratorJourneysAgainstShop(t *testing.T) {
 	sc := st.Schedule()
 	if sc.Sent != total || sc.Dropped != 0 {
 		t.Errorf("schedule %+v, want sent=%d dropped=0", sc, total)
+	}
+}
+
+// Two runs against one storefront with the same run id and seed (scenarios
+// played one after another on a topology that stays up) must never share an
+// idempotency key: the storefront would, correctly, replay the first run's
+// order to the second, and the second would record it with its own cart.
+// This is how the library once reported an acknowledged order "stored with
+// other items".
+func TestRunsSharingARunIDNeverShareAKey(t *testing.T) {
+	s := newShop()
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	cfg := Config{
+		Regions: []Region{{Name: "us-east-1", BaseURL: srv.URL, Rate: 150}},
+		Mix:     Mix{Checkout: 3, AddToCart: 1},
+		Seed:    11,
+		RunID:   "shared-topology",
+		Users:   50,
+	}
+	first := runLoad(t, cfg, 700*time.Millisecond)
+	second := runLoad(t, cfg, 700*time.Millisecond)
+	keys := map[string]bool{}
+	for _, o := range first.Orders() {
+		keys[o.IdempotencyKey] = true
+	}
+	if len(keys) == 0 || len(second.Orders()) == 0 {
+		t.Fatalf("orders: first %d, second %d; want some in both", len(first.Orders()), len(second.Orders()))
+	}
+	for _, o := range second.Orders() {
+		if keys[o.IdempotencyKey] {
+			t.Errorf("key %s used by both runs", o.IdempotencyKey)
+		}
+		if o.Replayed {
+			t.Errorf("order %s (key %s) was a replay of an earlier run's order", o.OrderID, o.IdempotencyKey)
+		}
+	}
+}
+
+// The order is recorded as the storefront acknowledged it: its items come
+// from the answer, the cart the shopper saw is kept beside them.
+func TestOrderRecordedAsAcknowledged(t *testing.T) {
+	s := newShop()
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	g := runLoad(t, Config{
+		Regions: []Region{{Name: "us-east-1", BaseURL: srv.URL, Rate: 100}},
+		Mix:     Mix{Checkout: 1},
+		Seed:    3,
+		Users:   20,
+	}, 500*time.Millisecond)
+	if len(g.Orders()) == 0 {
+		t.Fatal("no acknowledged orders")
+	}
+	for _, o := range g.Orders() {
+		s.mu.Lock()
+		stored := s.lines[o.OrderID]
+		s.mu.Unlock()
+		want, err := parseCart([]byte(`{"items":` + stored + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(o.Items) != fmt.Sprint(want) || len(o.CartItems) == 0 {
+			t.Errorf("order %s recorded items %v (cart %v), acknowledged %v", o.OrderID, o.Items, o.CartItems, want)
+		}
 	}
 }
 

@@ -123,11 +123,17 @@ func (g *Gateway) apiAddToCart(w http.ResponseWriter, r *http.Request) {
 	writeAPI(w, deg, c, err)
 }
 
-// CheckoutResponse is the answer of POST /api/checkout.
+// CheckoutResponse is the answer of POST /api/checkout: the order as
+// checkout acknowledged it, lines included, so that what the shopper was
+// told can be compared with what was stored.
 type CheckoutResponse struct {
-	OrderID    string `json:"order_id"`
-	Status     string `json:"status"`
-	TotalCents int64  `json:"total_cents"`
+	OrderID    string        `json:"order_id"`
+	Status     string        `json:"status"`
+	TotalCents int64         `json:"total_cents"`
+	Items      []orders.Item `json:"items"`
+	// Replayed: an earlier request with this Idempotency-Key had completed
+	// the checkout; this is that order, and nothing was charged again.
+	Replayed bool `json:"replayed"`
 }
 
 // placeOrder forwards a checkout with the client's idempotency key. The
