@@ -208,7 +208,13 @@ func registryValidate(kind string) func(map[string]any) []paramError {
 			return []paramError{{param: m[1], msg: "wrong type: " + msg}}
 		}
 		for _, one := range splitJoined(err) {
-			line := strings.TrimPrefix(one.Error(), kind+": ")
+			// Only the whole error carries DecodeParams's "kind: " prefix;
+			// the parts of a joined one start with their parameter, which
+			// may share the kind's name (latency, timeout, delay).
+			line := one.Error()
+			if one == err {
+				line = strings.TrimPrefix(line, kind+": ")
+			}
 			if m := paramPrefixRE.FindStringSubmatch(line); m != nil {
 				out = append(out, paramError{param: m[1], msg: m[2]})
 				continue
