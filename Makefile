@@ -8,7 +8,14 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit e2e scenarios run bench lint images clean fuzz
+.PHONY: all build test unit e2e scenarios run bench lint images clean fuzz testsummary
+
+# GOTEST runs the e2e stage's tests; `make test` routes them through
+# testsummary so that it can count them.
+GOTEST = $(GO) test
+TESTSUMMARY := $(BIN)/testsummary
+TALLY := out/test-tally.jsonl
+TEST_PKGS ?= ./...
 
 all: build
 
@@ -18,18 +25,35 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/outagelab ./cmd/outagelab
 
 # Unit + integration (real postgres/redis processes) with the race detector,
-# then the Docker end-to-end tests and the smoke scenario when an engine answers.
-test: lint build
-	CGO_ENABLED=1 $(GO) test -race -timeout 12m ./...
-	@if timeout 5 docker info >/dev/null 2>&1; then $(MAKE) e2e; else echo "make test: no Docker engine answers; e2e skipped"; fi
+# then the Docker end-to-end tests and the smoke scenario when an engine
+# answers (under CI=true a missing engine fails). Ends with what ran: the
+# skipped tests and why, the suites that could not run, and the line
+# "N passed, N failed, N skipped".
+test: lint build testsummary
+	@scripts/setup.sh test
+	@mkdir -p out; rm -f $(TALLY); rc=0; \
+	CGO_ENABLED=1 $(TESTSUMMARY) -tally $(TALLY) -stage unit -- $(GO) test -json -race -timeout 12m $(TEST_PKGS) || rc=1; \
+	if timeout 5 docker info >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory e2e GOTEST="$(CURDIR)/$(TESTSUMMARY) -tally $(CURDIR)/$(TALLY) -stage e2e -- $(GO) test -json" || \
+	    { rc=1; $(TESTSUMMARY) -tally $(TALLY) -not-run "make e2e stopped at a failure (see above): its steps after it did not run"; }; \
+	else \
+	  $(TESTSUMMARY) -tally $(TALLY) -not-run "Docker e2e suite (make e2e): no Docker engine answers \`docker info\`"; \
+	  if [ -n "$$CI" ]; then echo "make test: CI is set and no Docker engine answers: the e2e suite must run in CI"; rc=1; fi; \
+	fi; \
+	$(TESTSUMMARY) -tally $(TALLY) -report || rc=1; \
+	exit $$rc
+
+testsummary:
+	@mkdir -p $(BIN)
+	@$(GO) build -o $(TESTSUMMARY) ./internal/testsummary
 
 unit:
 	CGO_ENABLED=1 $(GO) test -race -short ./...
 
 e2e: build images
 	@mkdir -p out
-	$(GO) test -tags e2e -count=1 -timeout 20m ./harness/...
-	$(GO) test -tags e2e -count=1 -timeout 20m ./scenarios/ -ginkgo.label-filter=smoke -ginkgo.junit-report=$(CURDIR)/out/junit-smoke.xml
+	$(GOTEST) -tags e2e -count=1 -timeout 20m ./harness/...
+	$(GOTEST) -tags e2e -count=1 -timeout 20m ./scenarios/ -ginkgo.label-filter=smoke -ginkgo.junit-report=$(CURDIR)/out/junit-smoke.xml
 
 scenarios: build images
 	@mkdir -p out
@@ -39,6 +63,7 @@ scenarios: build images
 RUN_SCENARIO ?= aws-us-east-1-2021-12-07
 RUN_TIME_SCALE ?= 240
 run: build
+	@scripts/setup.sh run
 	@if timeout 5 docker info >/dev/null 2>&1; then $(BIN)/outagelab images; fi
 	$(BIN)/outagelab run $(RUN_SCENARIO) --time-scale $(RUN_TIME_SCALE) --out out/run --format html,md,junit
 
