@@ -159,8 +159,7 @@ func BuildDatastores(ctx context.Context, c client.APIClient, logw io.Writer) er
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("build %s: debootstrap needs root; run `sudo outagelab images` once, or set %s=1 where a registry can serve %s and %s", DatastoresRef, PullEnv, OfficialPostgres, OfficialRedis)
 	}
-	deboot, err := exec.LookPath("debootstrap")
-	if err != nil {
+	if _, err := exec.LookPath("debootstrap"); err != nil {
 		return fmt.Errorf("build %s: debootstrap not found (apt-get install debootstrap): %w", DatastoresRef, err)
 	}
 	if _, err := exec.LookPath("tar"); err != nil {
@@ -181,12 +180,8 @@ func BuildDatastores(ctx context.Context, c client.APIClient, logw io.Writer) er
 
 	start := time.Now()
 	log.logf("building %s from Debian %s packages (%s) via %s; the first build takes one to a few minutes", DatastoresRef, DebianSuite, DatastorePackages, mirror)
-	cmd := exec.CommandContext(ctx, deboot, "--variant=minbase", "--include="+DatastorePackages, DebianSuite, dir, mirror)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		detail, _ := os.ReadFile(filepath.Join(dir, "debootstrap", "debootstrap.log"))
-		return fmt.Errorf("build %s: debootstrap: %w\n%s\n%s", DatastoresRef, err, tail(out.String(), 20), tail(string(detail), 20))
+	if err := Debootstrap(ctx, dir, DebianSuite, mirror, strings.Split(DatastorePackages, ",")...); err != nil {
+		return fmt.Errorf("build %s: %w", DatastoresRef, err)
 	}
 	booted := time.Now()
 	if err := initCluster(ctx, dir); err != nil {
@@ -200,6 +195,29 @@ func BuildDatastores(ctx context.Context, c client.APIClient, logw io.Writer) er
 	}
 	log.logf("image %s built in %s (debootstrap %s, prune+import %s)", DatastoresRef, since(start),
 		booted.Sub(start).Round(10*time.Millisecond), since(booted))
+	return nil
+}
+
+// Debootstrap makes a minimal Debian root filesystem (--variant=minbase) of
+// suite in dir from mirror (see Mirror), with the packages include. Needs
+// root and debootstrap. On failure the error carries the tail of
+// debootstrap's output and of its log.
+func Debootstrap(ctx context.Context, dir, suite, mirror string, include ...string) error {
+	deboot, err := exec.LookPath("debootstrap")
+	if err != nil {
+		return fmt.Errorf("debootstrap not found (apt-get install debootstrap): %w", err)
+	}
+	args := []string{"--variant=minbase"}
+	if len(include) > 0 {
+		args = append(args, "--include="+strings.Join(include, ","))
+	}
+	cmd := exec.CommandContext(ctx, deboot, append(args, suite, dir, mirror)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		detail, _ := os.ReadFile(filepath.Join(dir, "debootstrap", "debootstrap.log"))
+		return fmt.Errorf("debootstrap: %w\n%s\n%s", err, tail(out.String(), 20), tail(string(detail), 20))
+	}
 	return nil
 }
 
@@ -276,8 +294,14 @@ func pruneRootfs(dir string) error {
 	return nil
 }
 
-// importRootfs streams `tar -C dir -c .` into the engine's image import.
+// importRootfs imports the datastore root filesystem as ref.
 func importRootfs(ctx context.Context, c client.APIClient, dir, ref string) error {
+	return ImportRootfs(ctx, c, dir, ref, "ENV PATH="+datastoreImagePath, "ENV LANG=C.UTF-8", "ENV "+recipeEnv)
+}
+
+// ImportRootfs streams `tar -C dir -c .` into the engine's image import as
+// ref, with the Dockerfile instructions changes (e.g. "ENV PATH=...").
+func ImportRootfs(ctx context.Context, c client.APIClient, dir, ref string, changes ...string) error {
 	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", dir, "-c", ".")
 	stdout, err := tarCmd.StdoutPipe()
 	if err != nil {
@@ -289,7 +313,7 @@ func importRootfs(ctx context.Context, c client.APIClient, dir, ref string) erro
 		return fmt.Errorf("tar: %w", err)
 	}
 	res, err := c.ImageImport(ctx, client.ImageImportSource{Source: stdout, SourceName: "-"}, ref, client.ImageImportOptions{
-		Changes: []string{"ENV PATH=" + datastoreImagePath, "ENV LANG=C.UTF-8", "ENV " + recipeEnv},
+		Changes: changes,
 	})
 	if err != nil {
 		tarCmd.Process.Kill()
