@@ -8,7 +8,7 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit e2e scenarios run bench lint images clean fuzz testsummary
+.PHONY: all build test unit e2e setup-e2e scenarios run bench lint images clean fuzz testsummary
 
 # GOTEST runs the e2e stage's tests; `make test` routes them through
 # testsummary so that it can count them.
@@ -54,6 +54,10 @@ e2e: build images
 	@mkdir -p out
 	$(GOTEST) -tags e2e -count=1 -timeout 20m ./harness/...
 	$(GOTEST) -tags e2e -count=1 -timeout 20m ./scenarios/ -ginkgo.label-filter=smoke -ginkgo.junit-report=$(CURDIR)/out/junit-smoke.xml
+
+# scripts/setup.sh on a fresh minbase Debian in a container (root, Docker).
+setup-e2e:
+	$(GO) test -tags e2e -count=1 -timeout 20m -v -run TestSetupScriptOnCleanDebian ./scripts/
 
 scenarios: build images
 	@mkdir -p out
