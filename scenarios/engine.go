@@ -321,7 +321,7 @@ func (r *runner) startLoad(ctx context.Context) error {
 	}
 	r.notePaymentLedger(ctx)
 	r.epoch = time.Now().Truncate(r.o.Bucket).Add(r.o.Bucket)
-	gen, rec, err := StartObservation(ctx, r.env, ObservationOptions{
+	gen, rec, err := startObservation(ctx, r.env, ObservationOptions{
 		Rates: r.s.Load.Rate, Mix: mix, Seed: r.res.Scenario.Seed, RunID: r.res.RunID, Epoch: r.epoch, Bucket: r.o.Bucket,
 	})
 	if err != nil {
@@ -331,6 +331,10 @@ func (r *runner) startLoad(ctx context.Context) error {
 	r.event("load", "load on: %s", rateText(r.s.Load.Rate))
 	return nil
 }
+
+// startObservation is StartObservation; tests replace it to inject failures
+// into the load and recorder goroutines.
+var startObservation = StartObservation
 
 func rateText(m map[string]float64) string {
 	var parts []string
@@ -479,6 +483,12 @@ func (r *runner) wait(ctx context.Context, until time.Time, phase int) error {
 		case <-ctx.Done():
 			timer.Stop()
 			return ctx.Err()
+		case <-r.gen.Failed(): // a panic recovered in the load's goroutines
+			timer.Stop()
+			return fmt.Errorf("load generator failed; the run cannot measure any more: %w", r.gen.Err())
+		case <-r.rec.Failed():
+			timer.Stop()
+			return fmt.Errorf("recorder failed; the run cannot measure any more: %w", r.rec.Err())
 		case <-timer.C:
 			return nil
 		case <-tick.C:

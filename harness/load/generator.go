@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/outagelab/outagelab/internal/latch"
 )
 
 // Region is where users arrive and the gateway they use.
@@ -157,6 +159,8 @@ type Generator struct {
 	journeys sync.WaitGroup
 	started  atomic.Bool
 	stopOnce sync.Once
+	// failed holds a panic recovered in a pacer or journey goroutine (see Failed).
+	failed latch.Latch
 }
 
 // New checks cfg and prepares a generator.
@@ -404,6 +408,7 @@ type arrival struct {
 
 func (g *Generator) pace(ctx context.Context, r *regionState, start time.Time) {
 	defer g.pacers.Done()
+	defer g.failed.Recover("load: pacer of region " + r.Name)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -466,6 +471,7 @@ func (g *Generator) dispatch(ctx context.Context, a *arrival, slot int) {
 	g.journeys.Add(1)
 	go func() {
 		defer g.journeys.Done()
+		defer g.failed.Recover("load: journey " + string(a.journey) + " in " + a.region.Name)
 		defer g.inflight.Add(-1)
 		if a.user != nil {
 			defer a.user.busy.Store(false)

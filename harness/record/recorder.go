@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/outagelab/outagelab/harness/load"
+	"github.com/outagelab/outagelab/internal/latch"
 )
 
 // Target is one component the recorder watches. Every URL must be reachable
@@ -158,6 +159,8 @@ type Recorder struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	// failed holds a panic recovered in a sampling goroutine (see Failed).
+	failed latch.Latch
 }
 
 // New validates cfg.
@@ -244,6 +247,7 @@ func (r *Recorder) Stop() {
 // outage the recorder invented.
 func (r *Recorder) loop(ctx context.Context) {
 	defer close(r.done)
+	defer r.failed.Recover("recorder: sampling loop")
 	sctx := context.WithoutCancel(ctx)
 	t := time.NewTimer(time.Until(r.epoch))
 	defer t.Stop()
@@ -280,6 +284,7 @@ func (r *Recorder) scrapeAll(ctx context.Context, b int, final bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer r.failed.Recover("recorder: scrape")
 			cum, s := r.observe(ctx, c.Target, true)
 			results[i] = observation{cum, s}
 		}()
@@ -289,6 +294,7 @@ func (r *Recorder) scrapeAll(ctx context.Context, b int, final bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer r.failed.Recover("recorder: scrape")
 			body, err := r.get(ctx, strings.TrimRight(r.cfg.ToxiproxyURL, "/")+"/metrics")
 			if err == nil {
 				tox, _ = toxiproxyBytes(bytes.NewReader(body))
@@ -300,6 +306,7 @@ func (r *Recorder) scrapeAll(ctx context.Context, b int, final bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer r.failed.Recover("recorder: scrape")
 			body, err := r.get(ctx, m.StatusURL)
 			if err != nil {
 				return
@@ -636,6 +643,7 @@ func (r *Recorder) observe(ctx context.Context, t Target, probe bool) (*cumulati
 	// check runs fn and returns the flags it earns: tried (and ok) or,
 	// when ctx was cancelled under it, nothing.
 	check := func(tried, ok uint8, fn func() error) uint8 {
+		defer r.failed.Recover("recorder: probe of " + t.Name) // runs in each probe goroutine
 		err := fn()
 		switch {
 		case err == nil:
