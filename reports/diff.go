@@ -103,7 +103,12 @@ func Diff(base, head *result.Result, t Thresholds) DiffResult {
 		d.Regressions = append(d.Regressions, "a result is missing")
 		return d
 	}
-	bs, hs := scoreOf(base), scoreOf(head)
+	bs, bok := scoreOf(base)
+	hs, hok := scoreOf(head)
+	if !bok || !hok {
+		// A run that could not judge has no score: compare nothing.
+		bs.Value, hs.Value = 0, 0
+	}
 	d.Base = DiffRun{RunID: base.RunID, Scenario: scenarioName(base), Policy: base.Scenario.Policy, Verdict: string(verdictOf(base)), Score: bs.Value}
 	d.Head = DiffRun{RunID: head.RunID, Scenario: scenarioName(head), Policy: head.Scenario.Policy, Verdict: string(verdictOf(head)), Score: hs.Value}
 	d.ScoreDelta = round(hs.Value-bs.Value, 1)

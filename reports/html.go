@@ -160,8 +160,11 @@ func buildPage(r *result.Result) *page {
 	}
 	v := verdictOf(r)
 	p.Verdict, p.VerdictClass = strings.ToUpper(string(v)), "v-"+string(v)
-	sc := scoreOf(r)
-	p.Score = fmt.Sprintf("%.1f", sc.Value)
+	sc, scored := scoreOf(r)
+	p.Score = "–"
+	if scored {
+		p.Score = fmt.Sprintf("%.1f", sc.Value)
+	}
 	p.ScoreFormula = sc.Formula
 	for _, k := range []string{"hypotheses", "journeys", "recovery", "invariants"} {
 		if val, ok := sc.Parts[k]; ok {

@@ -80,10 +80,14 @@ func JUnit(w io.Writer, r *result.Result) error {
 	if !r.StartedAt.IsZero() {
 		suite.Timestamp = r.StartedAt.UTC().Format("2006-01-02T15:04:05")
 	}
-	sc := scoreOf(r)
+	sc, scored := scoreOf(r)
+	scoreText := "none"
+	if scored {
+		scoreText = fmt.Sprintf("%.1f", sc.Value)
+	}
 	props := [][2]string{
 		{"run_id", r.RunID}, {"scenario", name}, {"title", r.Scenario.Title}, {"verdict", string(verdictOf(r))},
-		{"resilience_score", fmt.Sprintf("%.1f", sc.Value)}, {"status", r.Status.State}, {"policy", r.Scenario.Policy},
+		{"resilience_score", scoreText}, {"status", r.Status.State}, {"policy", r.Scenario.Policy},
 		{"runtime", r.Scenario.Runtime}, {"seed", fmt.Sprint(r.Scenario.Seed)}, {"time_scale", fmt.Sprint(r.Scenario.TimeScale)},
 		{"schema_version", r.SchemaVersion},
 	}

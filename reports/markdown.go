@@ -28,14 +28,18 @@ func Markdown(w io.Writer, r *result.Result, o MarkdownOptions) error {
 		o.Worst = 5
 	}
 	b := bufio.NewWriter(w)
-	sc := scoreOf(r)
+	sc, scored := scoreOf(r)
 	v := verdictOf(r)
 	title := r.Scenario.Title
 	if title == "" {
 		title = scenarioName(r)
 	}
 	fmt.Fprintf(b, "## %s Outage Lab: %s\n\n", verdictIcon(v), mdText(title))
-	fmt.Fprintf(b, "**Verdict: %s** · resilience score **%.1f**/100", strings.ToUpper(string(v)), sc.Value)
+	if scored {
+		fmt.Fprintf(b, "**Verdict: %s** · resilience score **%.1f**/100", strings.ToUpper(string(v)), sc.Value)
+	} else {
+		fmt.Fprintf(b, "**Verdict: %s** · no resilience score (the run could not judge)", strings.ToUpper(string(v)))
+	}
 	held, total := countHeld(r.Hypotheses)
 	fmt.Fprintf(b, " · hypotheses %d/%d held", held, total)
 	iheld := 0

@@ -113,8 +113,7 @@ func Render(r *result.Result, formats []string, outDir string) ([]string, error)
 		case "json":
 			rr := *r
 			if rr.Score == nil {
-				s := ScoreOf(r)
-				rr.Score = &s
+				rr.Score = ScoreOf(r) // stays nil when the run could not judge
 			}
 			p, err = rr.Write(outDir)
 		case "html":
@@ -360,11 +359,16 @@ func verdictOf(r *result.Result) result.Verdict {
 	return result.VerdictError
 }
 
-func scoreOf(r *result.Result) result.Score {
+// scoreOf is the run's recorded score, else the one computed now (older
+// results); ok is false when the run could not judge and so has none.
+func scoreOf(r *result.Result) (result.Score, bool) {
 	if r.Score != nil {
-		return *r.Score
+		return *r.Score, true
 	}
-	return ScoreOf(r)
+	if s := ScoreOf(r); s != nil {
+		return *s, true
+	}
+	return result.Score{Formula: "none: the run could not judge (verdict error)"}, false
 }
 
 // fmtMs formats milliseconds for people: 850 ms, 12.4 s, 3m05s.

@@ -338,58 +338,98 @@ func TestRenderPartialAndEmpty(t *testing.T) {
 func TestScore(t *testing.T) {
 	r := synthetic(t, result.SyntheticOptions{})
 	s := ScoreOf(r)
-	if s.Value <= 0 || s.Value >= 100 || s.Formula != ScoreFormula {
+	if s == nil || s.Value <= 0 || s.Value >= 100 || s.Formula != ScoreFormula || s.Version != 2 {
 		t.Fatalf("score %+v", s)
 	}
-	// By hand from the parts: 0.4 H + 0.3 J + 0.1 R + 0.2 I.
-	want := 100 * (0.4*s.Parts["hypotheses"] + 0.3*s.Parts["journeys"] + 0.1*s.Parts["recovery"] + 0.2*s.Parts["invariants"])
+	// By hand from the parts: 0.5 E + 0.2 R + 0.2 B + 0.1 D.
+	want := 100 * (0.5*s.Parts["error_budget"] + 0.2*s.Parts["recovery"] + 0.2*s.Parts["blast_radius"] + 0.1*s.Parts["detection"])
 	if math.Abs(want-s.Value) > 0.06 {
-		t.Errorf("score %.2f, parts give %.2f", s.Value, want)
+		t.Errorf("score %.2f, parts give %.2f (%v)", s.Value, want, s.Parts)
 	}
-	// H weighs "during" hypotheses double.
-	var held, total float64
-	for _, h := range r.Hypotheses {
-		w := 1.0
-		if h.Kind == "during" {
-			w = 2
+	// E is the JourneyWeight-weighted mean of min(1, success/target).
+	var sum, w float64
+	for _, j := range s.Journeys {
+		if v := math.Min(1, j.Success/j.Target); math.Abs(v-j.Value) > 1e-3 {
+			t.Errorf("%s/%s: value %v, want min(1, %v/%v)", j.Journey, j.Region, j.Value, j.Success, j.Target)
 		}
-		total += w
-		if h.Holds {
-			held += w
-		}
+		sum += j.Weight * j.Value
+		w += j.Weight
 	}
-	if got := s.Parts["hypotheses"]; math.Abs(got-held/total) > 1e-4 {
-		t.Errorf("H = %v, want %v", got, held/total)
+	if len(s.Journeys) == 0 || math.Abs(sum/w-s.Parts["error_budget"]) > 1e-3 {
+		t.Errorf("E = %v, journeys give %v", s.Parts["error_budget"], sum/w)
 	}
 
-	all := synthetic(t, result.SyntheticOptions{})
-	for i := range all.Hypotheses {
-		all.Hypotheses[i].Holds = true
+	// Objectives met during the faults raise the score; a journey that lost
+	// everything lowers it: the score follows what users got, not whether
+	// the replay looked like history.
+	better := synthetic(t, result.SyntheticOptions{})
+	for i := range better.Journeys {
+		copy(better.Journeys[i].OKSeries, better.Journeys[i].AttemptsSeries)
 	}
-	if ScoreOf(all).Value <= s.Value {
-		t.Error("passing every hypothesis did not raise the score")
+	if ScoreOf(better).Value <= s.Value {
+		t.Errorf("every journey succeeding did not raise the score (%.1f → %.1f)", s.Value, ScoreOf(better).Value)
+	}
+	worse := synthetic(t, result.SyntheticOptions{})
+	for i := range worse.Journeys {
+		if worse.Journeys[i].Name == "checkout" {
+			for b := range worse.Journeys[i].OKSeries {
+				worse.Journeys[i].OKSeries[b] = 0
+			}
+		}
+	}
+	if ScoreOf(worse).Value >= s.Value {
+		t.Errorf("losing every checkout did not lower the score (%.1f → %.1f)", s.Value, ScoreOf(worse).Value)
 	}
 	lost := synthetic(t, result.SyntheticOptions{FailInvariant: true})
-	for i := range lost.Hypotheses {
-		lost.Hypotheses[i].Holds = true
-	}
 	if v := ScoreOf(lost).Value; v > 50 {
 		t.Errorf("a lost order scores %.1f, want ≤ 50", v)
 	}
-	if v := ScoreOf(&result.Result{}).Value; v != 0 {
-		t.Errorf("empty result scores %v", v)
+	unknown := synthetic(t, result.SyntheticOptions{})
+	unknown.Invariants[0].State = result.InvariantUnknown
+	if v := ScoreOf(unknown).Value; v > 50 {
+		t.Errorf("an unknown invariant scores %.1f, want ≤ 50", v)
 	}
-	// Only invariants present: the other parts drop out and I carries it all.
-	only := &result.Result{Invariants: []result.Invariant{{Name: "a", Holds: true}}}
-	if v := ScoreOf(only); v.Value != 100 || len(v.Parts) != 1 {
-		t.Errorf("only invariants: %+v", v)
+	if v := ScoreOf(&result.Result{Verdict: result.VerdictPass}); v == nil || v.Value != 0 {
+		t.Errorf("empty result scores %+v", v)
 	}
-	if ScoreOf(nil).Value != 0 {
-		t.Error("nil result")
+	errored := synthetic(t, result.SyntheticOptions{})
+	errored.Verdict = result.VerdictError
+	if ScoreOf(errored) != nil || ScoreOf(nil) != nil {
+		t.Error("a run that could not judge has a score")
 	}
 	// Stable: the same result scores the same.
 	if ScoreOf(synthetic(t, result.SyntheticOptions{})).Value != s.Value {
 		t.Error("score not deterministic")
+	}
+}
+
+// The worked example of SCORE.md, by hand: two journeys, one phase of four
+// buckets with faults, two buckets after it.
+func TestScoreWorkedExample(t *testing.T) {
+	t0 := time.Date(2021, 12, 7, 15, 30, 0, 0, time.UTC)
+	r := &result.Result{Verdict: result.VerdictFail, StartedAt: t0, BucketMillis: 1000,
+		Phases: []result.Phase{{Name: "congestion", StartedAt: t0, EndedAt: t0.Add(4 * time.Second), Faults: []result.Fault{{ID: "congestion/0"}}}},
+		Hypotheses: []result.Hypothesis{
+			{Kind: "during", Journey: "checkout", Metric: "success", Op: ">=", Expected: "90%"},
+			{Kind: "steady_state_before", Journey: "browse", Metric: "success", Op: ">=", Expected: "99%"},
+		},
+		Journeys: []result.Journey{
+			// checkout: 10 a bucket, 3 ok during the phase → 12/40 = 30%; back at 90% from the first bucket after it.
+			{Name: "checkout", Region: "eu-west-1", AttemptsSeries: []int64{10, 10, 10, 10, 10, 10, 10}, OKSeries: []int64{3, 3, 3, 3, 10, 10, 10}},
+			// browse: 100 a bucket, 99 ok during, all ok after.
+			{Name: "browse", Region: "eu-west-1", AttemptsSeries: []int64{100, 100, 100, 100, 100, 100, 100}, OKSeries: []int64{99, 99, 99, 99, 100, 100, 100}},
+		},
+		Components: []result.Component{{Name: "checkout", State: []string{"down", "down", "down", "down", "healthy", "healthy", "healthy"}},
+			{Name: "catalog-eu-west-1", State: []string{"healthy", "healthy", "healthy", "healthy", "healthy", "healthy", "healthy"}}},
+		Invariants: []result.Invariant{{Name: "acknowledged_orders_durable", Holds: true, State: result.InvariantHolds}},
+	}
+	s := ScoreOf(r)
+	// E = (3·min(1, 0.30/0.90) + 1·min(1, 0.99/0.99)) / 4 = (3·0.3333 + 1) / 4 = 0.5
+	// R = both journeys back at target in the first bucket after the phase: 1
+	// B = 1 − (½·1/1 region hurt + ½·1/2 components down) = 0.25
+	// D: no monitoring: left out. Score = 100·(0.5·0.5 + 0.2·1 + 0.2·0.25)/0.9 = 55.6
+	if s.Parts["error_budget"] != 0.5 || s.Parts["recovery"] != 1 || s.Parts["blast_radius"] != 0.25 || s.Value != 55.6 {
+		t.Errorf("worked example: %+v", s)
 	}
 }
 
@@ -470,8 +510,7 @@ func TestSchemaMatchesResultModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := synthetic(t, result.SyntheticOptions{})
-	s := ScoreOf(r)
-	r.Score = &s
+	r.Score = ScoreOf(r)
 	doc, _ := json.Marshal(r)
 	var v any
 	json.Unmarshal(doc, &v)

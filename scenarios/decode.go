@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -432,7 +433,7 @@ func (d *decoder) decodeScenario(root ast.Node, s *Scenario, raw *rawRefs) {
 		},
 		"steady_state": func(v ast.Node, p string) {
 			d.seq(v, p, func(_ int, x ast.Node, q string) {
-				s.SteadyState = append(s.SteadyState, d.decodeHypothesis(x, q, false))
+				s.SteadyState = append(s.SteadyState, d.decodeHypothesis(x, q, kindSteady))
 			})
 		},
 		"phases": func(v ast.Node, p string) {
@@ -440,9 +441,30 @@ func (d *decoder) decodeScenario(root ast.Node, s *Scenario, raw *rawRefs) {
 				s.Phases = append(s.Phases, d.decodePhase(x, q, raw))
 			})
 		},
-		"hypotheses": func(v ast.Node, p string) {
+		"objectives": func(v ast.Node, p string) {
+			if s.objectivesKey == "hypotheses" {
+				d.e.Addf(posOf(v), p, "move the entries of hypotheses here and delete that key", "give objectives or the deprecated hypotheses, not both")
+			}
+			s.objectivesKey = "objectives"
 			d.seq(v, p, func(_ int, x ast.Node, q string) {
-				s.Hypotheses = append(s.Hypotheses, d.decodeHypothesis(x, q, true))
+				s.Objectives = append(s.Objectives, d.decodeHypothesis(x, q, kindObjective))
+			})
+		},
+		"hypotheses": func(v ast.Node, p string) {
+			if s.objectivesKey == "objectives" {
+				d.e.Addf(posOf(v), p, "move the entries of hypotheses to objectives and delete this key", "give objectives or the deprecated hypotheses, not both")
+			}
+			s.objectivesKey = "hypotheses"
+			s.Warnings = append(s.Warnings, Warning{File: s.File, Pos: posOf(v), Path: p,
+				Message: "`hypotheses` is now `objectives` (what the system under test must hold; they decide the verdict) and is read as such: " +
+					"rename the key, and move what the outage's sources say happened (e.g. a success that must stay LOW) to `expectations`, which are reported as fidelity"})
+			d.seq(v, p, func(_ int, x ast.Node, q string) {
+				s.Objectives = append(s.Objectives, d.decodeHypothesis(x, q, kindObjective))
+			})
+		},
+		"expectations": func(v ast.Node, p string) {
+			d.seq(v, p, func(_ int, x ast.Node, q string) {
+				s.Expectations = append(s.Expectations, d.decodeHypothesis(x, q, kindExpectation))
 			})
 		},
 		"abort": func(v ast.Node, p string) {
@@ -596,8 +618,10 @@ func (d *decoder) decodePhase(v ast.Node, p string, raw *rawRefs) Phase {
 				ph.For = dur
 			}
 		},
-		"note":        func(x ast.Node, q string) { ph.Note, _ = d.str(x, q) },
-		"approximate": func(x ast.Node, q string) { ph.Approximate, _ = d.boolean(x, q) },
+		"note":         func(x ast.Node, q string) { ph.Note, _ = d.str(x, q) },
+		"approximate":  func(x ast.Node, q string) { ph.Approximate, _ = d.boolean(x, q) },
+		"source_time":  func(x ast.Node, q string) { ph.SourceTime, _ = d.scalarText(x, q) },
+		"source_grade": func(x ast.Node, q string) { ph.SourceGrade = d.grade(x, q) },
 		"faults": func(x ast.Node, q string) {
 			d.seq(x, q, func(_ int, y ast.Node, r string) {
 				ph.Faults = append(ph.Faults, d.decodeFault(y, r, raw))
@@ -703,7 +727,24 @@ func (d *decoder) condition(m Metric, v ast.Node, p string) (Condition, bool) {
 	return c, true
 }
 
-func (d *decoder) decodeHypothesis(v ast.Node, p string, during bool) Hypothesis {
+// What a hypothesis entry is, for the fields it may carry.
+type hypothesisKind int
+
+const (
+	kindSteady      hypothesisKind = iota // steady_state: no phase
+	kindObjective                         // objectives: during a phase, or recovery after one
+	kindExpectation                       // expectations: during a phase, with a claim and its grade
+)
+
+func (d *decoder) grade(v ast.Node, p string) string {
+	g, ok := d.str(v, p)
+	if ok && !slices.Contains(Grades, g) {
+		d.e.Addf(posOf(v), p, yamlx.Suggest(g, Grades), "unknown source grade %q (primary: the source's own text was read; secondary: write-ups that agree; unverified: nothing retrievable states it)", g)
+	}
+	return g
+}
+
+func (d *decoder) decodeHypothesis(v ast.Node, p string, kind hypothesisKind) Hypothesis {
 	h := Hypothesis{Pos: posOf(v)}
 	spec := map[string]func(ast.Node, string){
 		"journey":     func(x ast.Node, q string) { h.Journey, _ = d.str(x, q) },
@@ -711,8 +752,24 @@ func (d *decoder) decodeHypothesis(v ast.Node, p string, during bool) Hypothesis
 		"description": func(x ast.Node, q string) { h.Description, _ = d.str(x, q) },
 		"claim":       func(x ast.Node, q string) { h.Claim, _ = d.str(x, q) },
 	}
-	if during {
+	var duringPos, afterPos Pos
+	hasDuring, hasAfter, hasRecover := false, false, false
+	switch kind {
+	case kindObjective:
+		spec["during"] = func(x ast.Node, q string) { h.During, _ = d.str(x, q); duringPos, hasDuring = posOf(x), true }
+		spec["after"] = func(x ast.Node, q string) { h.After, _ = d.str(x, q); afterPos, hasAfter = posOf(x), true }
+		spec["recover_within"] = func(x ast.Node, q string) {
+			hasRecover = true
+			if dur, ok := d.duration(x, q); ok {
+				if dur <= 0 {
+					d.e.Addf(posOf(x), q, "e.g. recover_within: 30s (wall time after the phase ends)", "recover_within must be > 0")
+				}
+				h.RecoverWithin = dur
+			}
+		}
+	case kindExpectation:
 		spec["during"] = func(x ast.Node, q string) { h.During, _ = d.str(x, q) }
+		spec["grade"] = func(x ast.Node, q string) { h.Grade = d.grade(x, q) }
 	}
 	for _, m := range metrics {
 		spec[string(m)] = func(x ast.Node, q string) {
@@ -722,7 +779,7 @@ func (d *decoder) decodeHypothesis(v ast.Node, p string, during bool) Hypothesis
 		}
 	}
 	var req []string
-	if during {
+	if kind == kindExpectation {
 		req = []string{"during"}
 	}
 	nchecks := 0
@@ -730,8 +787,31 @@ func (d *decoder) decodeHypothesis(v ast.Node, p string, during bool) Hypothesis
 		f := spec[string(m)]
 		spec[string(m)] = func(x ast.Node, q string) { nchecks++; f(x, q) }
 	}
-	if d.fields(v, p, req, spec) && nchecks == 0 {
-		d.e.Addf(posOf(v), p, `add e.g. success: ">= 95%" or p99: "< 500ms"`, "hypothesis checks nothing")
+	if !d.fields(v, p, req, spec) {
+		return h
+	}
+	switch {
+	case kind == kindObjective && hasRecover:
+		if !hasAfter {
+			d.e.Addf(posOf(v), p, "e.g. {after: congestion, journey: checkout, recover_within: 60s}", "a recovery objective needs `after`: the phase whose end starts the clock")
+		}
+		if hasDuring {
+			d.e.Addf(duringPos, join(p, "during"), "split it into a `during` objective and a recovery objective", "an objective is judged either during a phase or as recovery after one, not both")
+		}
+		for _, c := range h.Checks {
+			if c.Metric != MetricSuccess {
+				d.e.Addf(posOf(v), join(p, string(c.Metric)), "a recovery objective waits for success only; judge latency with a `during` objective", "a recovery objective cannot check %s", c.Metric)
+			}
+		}
+	case kind == kindObjective && hasAfter:
+		d.e.Addf(afterPos, join(p, "after"), "add recover_within: 30s", "`after` makes a recovery objective: it needs recover_within")
+	case kind == kindObjective && !hasDuring:
+		d.e.Addf(posOf(v), p, `add during: PHASE (or "*" for every phase with faults), or after: PHASE with recover_within`, "an objective needs `during` or `after`")
+		fallthrough
+	case nchecks == 0:
+		if nchecks == 0 {
+			d.e.Addf(posOf(v), p, `add e.g. success: ">= 95%" or p99: "< 500ms"`, "hypothesis checks nothing")
+		}
 	}
 	return h
 }

@@ -39,6 +39,10 @@ type RunOptions struct {
 	Seed int64
 	// Policy overrides the scenario's preset (--policy fragile|hardened).
 	Policy string
+	// FidelityGate makes a missed expectation (what the outage's sources
+	// say happened) fail the verdict, as objectives do (--fidelity-gate;
+	// the library's own CI uses it). Off: expectations are reported only.
+	FidelityGate bool
 	// Out, when set, receives result.json — on every exit path.
 	Out string
 	// Progress receives live progress: one rewritten line on a terminal,
@@ -113,7 +117,6 @@ type runner struct {
 	paymentLedger string
 
 	mu       sync.Mutex
-	phaseIdx map[string]int // result.Phases index by name
 	applied  map[string]*faults.Applied
 	storms   map[string]*stormState
 	aborted  string
@@ -164,12 +167,30 @@ func (r *runner) skeleton() *result.Result {
 		Events:      []result.Event{},
 		Environment: result.Environment{OutageLab: r.o.Version, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Hostname: host},
 	}
-	for _, h := range r.s.Hypotheses {
-		if h.Claim != "" {
-			res.Scenario.Fidelity = append(res.Scenario.Fidelity, result.Fidelity{Phase: h.During, Claim: h.Claim})
+	res.FidelityGate = r.o.FidelityGate
+	for _, h := range r.s.Expectations {
+		ph, _ := r.s.Phase(h.During)
+		claim := h.Claim
+		if claim == "" {
+			claim = h.Description
 		}
+		grade := h.Grade
+		if grade == "" {
+			grade = ph.SourceGrade
+		}
+		res.Scenario.Fidelity = append(res.Scenario.Fidelity, result.Fidelity{Phase: h.During, SourceTime: ph.SourceTime,
+			Claim: claim, Expected: checkText(h), Grade: grade, Approximate: ph.Approximate})
 	}
 	return res
+}
+
+// checkText is a hypothesis's checks as one line: "checkout in eu-west-1 success <= 20%".
+func checkText(h Hypothesis) string {
+	var cs []string
+	for _, c := range h.Checks {
+		cs = append(cs, c.String())
+	}
+	return orAll(h.Journey) + regionText(h.Region) + " " + strings.Join(cs, ", ")
 }
 
 func (r *runner) event(kind, format string, a ...any) {
@@ -348,7 +369,8 @@ func rateText(m map[string]float64) string {
 // playPhase applies a phase's faults together, keeps it until its end
 // (guards and storms every bucket) and removes its faults.
 func (r *runner) playPhase(ctx context.Context, start time.Time, pp *PlannedPhase) (err error) {
-	rp := result.Phase{Name: pp.Name, Note: pp.Note, Approximate: pp.Approximate,
+	sp, _ := r.s.Phase(pp.Name)
+	rp := result.Phase{Name: pp.Name, Note: pp.Note, Approximate: pp.Approximate, SourceTime: sp.SourceTime, SourceGrade: sp.SourceGrade,
 		IncidentAt: pp.At.String(), IncidentFor: pp.For.String(), StartedAt: time.Now(), Faults: []result.Fault{}}
 	r.mu.Lock()
 	r.res.Phases = append(r.res.Phases, rp)
@@ -615,19 +637,29 @@ func (r *runner) judge(kind string, hs []Hypothesis, phase string, from, to time
 					desc += " during " + phase
 				}
 			}
-			r.mu.Lock()
-			r.res.Hypotheses = append(r.res.Hypotheses, result.Hypothesis{
+			rh := result.Hypothesis{
 				ID: fmt.Sprintf("%s/%d/%s", kind, i, c.Metric), Kind: kind, Phase: phase, Journey: h.Journey, Region: h.Region,
 				Metric: string(c.Metric), Op: c.Op, Expected: strings.TrimSpace(strings.TrimLeft(c.Text, "<>=")),
-				Measured: measured, MeasuredValue: v, Samples: n, Holds: holds, Description: desc})
-			if h.Claim != "" {
-				for j := range r.res.Scenario.Fidelity {
-					fd := &r.res.Scenario.Fidelity[j]
-					if fd.Phase == h.During && fd.Claim == h.Claim {
-						fd.Measured = fmt.Sprintf("%s%s %s (want %s)", orAll(h.Journey), regionText(h.Region), measured, c.Text)
-						fd.Matches = holds
+				Measured: measured, MeasuredValue: v, Samples: n, Holds: holds, Description: desc}
+			r.mu.Lock()
+			if kind == kindExpectationResult {
+				rh.ID = fmt.Sprintf("%s/%d/%s", kind, h.index, c.Metric)
+				r.res.Expectations = append(r.res.Expectations, rh)
+				if fd := r.fidelityRow(h.index); fd != nil {
+					m := fmt.Sprintf("%s %s", c.Metric, measured)
+					if !fd.Judged || fd.Measured == "" {
+						fd.Measured, fd.Matches = m, holds
+					} else {
+						fd.Measured += ", " + m
+						fd.Matches = fd.Matches && holds
+					}
+					fd.Judged = true
+					if st, ok := r.phaseStart(phase); ok {
+						fd.RunAt = st
 					}
 				}
+			} else {
+				r.res.Hypotheses = append(r.res.Hypotheses, rh)
 			}
 			r.mu.Unlock()
 			all = all && holds
@@ -669,16 +701,25 @@ func (r *runner) cleanup(ctx context.Context) error {
 	if r.gen != nil {
 		// Judge the phases with everything recorded (in-flight journeys are finished now).
 		for _, ph := range r.res.Phases {
-			var hs []Hypothesis
-			for _, h := range r.s.Hypotheses {
-				if h.During == ph.Name {
-					hs = append(hs, h)
+			if ph.EndedAt.IsZero() {
+				continue
+			}
+			var objs, exps []Hypothesis
+			for _, h := range r.s.Objectives {
+				if h.During == ph.Name || h.During == EveryPhase && len(ph.Faults) > 0 {
+					objs = append(objs, h)
 				}
 			}
-			if !ph.EndedAt.IsZero() {
-				r.judge("during", hs, ph.Name, ph.StartedAt, ph.EndedAt)
+			for i, h := range r.s.Expectations {
+				if h.During == ph.Name {
+					h.index = i
+					exps = append(exps, h)
+				}
 			}
+			r.judge("during", objs, ph.Name, ph.StartedAt, ph.EndedAt)
+			r.judge(kindExpectationResult, exps, ph.Name, ph.StartedAt, ph.EndedAt)
 		}
+		r.judgeRecovery()
 		if err := r.checkInvariants(cctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -733,12 +774,20 @@ func (r *runner) finishInto(res *result.Result) {
 	switch res.Status.State {
 	case "failed", "interrupted":
 		res.Verdict = result.VerdictError
+		res.Score = nil // a run that could not judge has no score
 		return
 	}
 	v := result.VerdictPass
 	for _, h := range res.Hypotheses {
 		if !h.Holds {
 			v = result.VerdictFail
+		}
+	}
+	if res.FidelityGate {
+		for _, h := range res.Expectations {
+			if !h.Holds {
+				v = result.VerdictFail
+			}
 		}
 	}
 	for i, iv := range res.Invariants {
@@ -753,6 +802,7 @@ func (r *runner) finishInto(res *result.Result) {
 		v = result.VerdictFail
 	}
 	res.Verdict = v
+	res.Score = result.ScoreOf(res)
 }
 
 func (r *runner) showProgress(phase int, until time.Time) {

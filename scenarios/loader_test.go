@@ -62,7 +62,7 @@ func TestParseGood(t *testing.T) {
 	if f.Kind != "latency" || f.Edges.To != "identity" || *f.Toxicity != 0.5 || f.Stream != "upstream" || f.Params["latency"] != "100ms" {
 		t.Errorf("fault decoded wrong: %+v", f)
 	}
-	h := s.Hypotheses[0]
+	h := s.Objectives[0]
 	if len(h.Checks) != 2 || h.Checks[0].Value != 0.95 && h.Checks[1].Value != 0.95 {
 		t.Errorf("checks decoded wrong: %+v", h.Checks)
 	}
@@ -266,5 +266,74 @@ func BenchmarkParseFlagship(b *testing.B) {
 		if _, err := Parse("f.yaml", src, Options{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Objectives decide the verdict, expectations are fidelity, and the old
+// `hypotheses` key still loads (as objectives) with a warning naming it.
+func TestObjectivesExpectationsAndTheDeprecatedKey(t *testing.T) {
+	base := `name: f
+title: t
+load: {rate: {us-east-1: 10/s}, mix: {browse: 1, checkout: 1}}
+steady_state:
+  - {journey: checkout, success: ">= 97%"}
+phases:
+  - {name: a, at: 0, for: 1m, source_time: "07:30 PST", source_grade: primary, faults: [{kind: latency, edges: {to: identity}, latency: 100ms}]}
+  - {name: b, at: 1m, for: 1m, approximate: true, faults: [{kind: latency, edges: {to: identity}, latency: 50ms}]}
+`
+	s, err := Parse("f.yaml", []byte(base+`objectives:
+  - {during: "*", journey: browse, success: ">= 95%"}
+  - {after: b, journey: checkout, recover_within: 30s}
+expectations:
+  - {during: a, journey: checkout, success: "<= 20%", claim: "checkout failed", grade: secondary}
+`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Objectives) != 2 || len(s.Expectations) != 1 || len(s.Warnings) != 0 {
+		t.Fatalf("objectives %d, expectations %d, warnings %v", len(s.Objectives), len(s.Expectations), s.Warnings)
+	}
+	if s.Objectives[0].During != EveryPhase || s.Objectives[1].After != "b" || s.Objectives[1].RecoverWithin != 30*time.Second {
+		t.Errorf("objectives decoded wrong: %+v", s.Objectives)
+	}
+	if got := s.RecoveryTarget(s.Objectives[1]); got != 0.97 {
+		t.Errorf("recovery target %v, want the steady state's 0.97", got)
+	}
+	if e := s.Expectations[0]; e.Grade != GradeSecondary || e.Claim != "checkout failed" {
+		t.Errorf("expectation decoded wrong: %+v", e)
+	}
+	if p := s.Phases[0]; p.SourceTime != "07:30 PST" || p.SourceGrade != GradePrimary || p.Approximate || !s.Phases[1].Approximate {
+		t.Errorf("phase source fields: %+v / %+v", s.Phases[0], s.Phases[1])
+	}
+
+	old, err := Parse("f.yaml", []byte(base+`hypotheses:
+  - {during: a, journey: browse, success: ">= 95%"}
+`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(old.Objectives) != 1 || len(old.Warnings) != 1 || !strings.Contains(old.Warnings[0].String(), "f.yaml:10:3: hypotheses: warning: `hypotheses` is now `objectives`") {
+		t.Errorf("deprecated key: objectives %d, warnings %v", len(old.Objectives), old.Warnings)
+	}
+
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"recovery without after":   {"objectives:\n  - {journey: checkout, recover_within: 30s}\n", "a recovery objective needs `after`"},
+		"after without recovery":   {"objectives:\n  - {after: a, journey: checkout, success: \">= 90%\"}\n", "`after` makes a recovery objective: it needs recover_within"},
+		"during and recovery":      {"objectives:\n  - {during: a, after: a, journey: checkout, recover_within: 1m}\n", "not both"},
+		"recovery on latency":      {"objectives:\n  - {after: a, journey: checkout, recover_within: 1m, p99: \"< 1s\"}\n", "cannot check p99"},
+		"unknown after":            {"objectives:\n  - {after: zz, journey: checkout, recover_within: 1m}\n", `objectives[0].after: unknown phase "zz"`},
+		"no phase":                 {"objectives:\n  - {journey: checkout, success: \">= 9%\"}\n", "an objective needs `during` or `after`"},
+		"expectation every phase":  {"expectations:\n  - {during: \"*\", journey: checkout, success: \"<= 9%\"}\n", `"*" is for objectives only`},
+		"bad grade":                {"expectations:\n  - {during: a, journey: checkout, success: \"<= 9%\", grade: gospel}\n", `unknown source grade "gospel"`},
+		"grade on an objective":    {"objectives:\n  - {during: a, journey: checkout, success: \">= 9%\", grade: primary}\n", `unknown field "grade"`},
+		"both keys":                {"objectives:\n  - {during: a, success: \">= 9%\"}\nhypotheses:\n  - {during: a, success: \">= 9%\"}\n", "not both"},
+		"expectation without when": {"expectations:\n  - {journey: checkout, success: \"<= 9%\"}\n", `missing required field "during"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(base+tc.yaml), Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }

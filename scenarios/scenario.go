@@ -39,8 +39,22 @@ type Scenario struct {
 	Recovery    time.Duration `json:"recovery"`
 	SteadyState []Hypothesis  `json:"steady_state,omitempty"`
 	Phases      []Phase       `json:"phases"`
-	Hypotheses  []Hypothesis  `json:"hypotheses,omitempty"`
-	Abort       []Guard       `json:"abort,omitempty"`
+	// Objectives are what the system under test must hold (SLOs per journey
+	// and region during phases, and recovery after them): with the steady
+	// state and the invariants they decide the verdict. Files written before
+	// objectives existed call them `hypotheses` (still read, with a warning).
+	Objectives []Hypothesis `json:"objectives,omitempty"`
+	// Expectations are what the outage's sources say happened (replay
+	// fidelity): judged and reported, but they decide the verdict only when
+	// the run is asked to gate on fidelity.
+	Expectations []Hypothesis `json:"expectations,omitempty"`
+	Abort        []Guard      `json:"abort,omitempty"`
+	// Warnings are things the loader accepted but the author should change
+	// (deprecated keys), each with its position.
+	Warnings []Warning `json:"-"`
+	// objectivesKey is the key the objectives were written under:
+	// "objectives", or the deprecated "hypotheses" (error paths use it).
+	objectivesKey string
 
 	// File is where the scenario was read from ("library/NAME.yaml" for the library).
 	File string `json:"file,omitempty"`
@@ -63,13 +77,22 @@ type LoadProfile struct {
 
 // Phase is a span of incident time with the faults active in it.
 type Phase struct {
-	Name        string        `json:"name"`
-	At          time.Duration `json:"at"`  // offset from incident start, incident time
-	For         time.Duration `json:"for"` // duration, incident time
-	Note        string        `json:"note,omitempty"`
-	Approximate bool          `json:"approximate,omitempty"`
-	Faults      []Fault       `json:"faults,omitempty"`
-	Pos         Pos           `json:"-"`
+	Name string        `json:"name"`
+	At   time.Duration `json:"at"`  // offset from incident start, incident time
+	For  time.Duration `json:"for"` // duration, incident time
+	Note string        `json:"note,omitempty"`
+	// SourceTime is the source's own time for the phase's start, as the
+	// source writes it (e.g. "07:30 PST"), for the fidelity table.
+	SourceTime string `json:"source_time,omitempty"`
+	// SourceGrade is how far our check of the source for this phase got:
+	// primary (the company's own text read), secondary (write-ups that
+	// agree), unverified (no retrievable source states it). It says nothing
+	// about the source's precision: that is Approximate.
+	SourceGrade string `json:"source_grade,omitempty"`
+	// Approximate: the source itself gives this time only roughly ("~15:40").
+	Approximate bool    `json:"approximate,omitempty"`
+	Faults      []Fault `json:"faults,omitempty"`
+	Pos         Pos     `json:"-"`
 	atPos       Pos
 }
 
@@ -112,16 +135,72 @@ type ComponentSelector struct {
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
-// Hypothesis is a checked expectation about a journey in a window.
+// Source grades (Phase.SourceGrade, Hypothesis.Grade).
+const (
+	GradePrimary    = "primary"
+	GradeSecondary  = "secondary"
+	GradeUnverified = "unverified"
+)
+
+// Grades lists the source grades.
+var Grades = []string{GradePrimary, GradeSecondary, GradeUnverified}
+
+// EveryPhase as an objective's During judges it in every phase that has faults.
+const EveryPhase = "*"
+
+// Hypothesis is a checked claim about a journey in a window: an objective
+// (steady state, during a phase, recovery after one) or an expectation.
 type Hypothesis struct {
-	During      string      `json:"during,omitempty"`  // phase name; "" for steady state
+	During      string      `json:"during,omitempty"`  // phase name, or "*" (objectives: every phase with faults); "" for steady state
 	Journey     string      `json:"journey,omitempty"` // "" = all journeys
 	Region      string      `json:"region,omitempty"`  // "" = all regions
 	Checks      []Condition `json:"checks"`
 	Description string      `json:"description,omitempty"`
+	// After and RecoverWithin make a recovery objective: once phase After
+	// ends, the journey's success must be back at its target (the success
+	// check of this objective, else the steady state's, else 95%) for three
+	// buckets in a row within RecoverWithin (wall time).
+	After         string        `json:"after,omitempty"`
+	RecoverWithin time.Duration `json:"recover_within,omitempty"`
 	// Claim is what the source says about this (for the fidelity table).
 	Claim string `json:"claim,omitempty"`
+	// Grade is how far our check of the claim's source got (see Grades).
+	Grade string `json:"grade,omitempty"`
 	Pos   Pos    `json:"-"`
+
+	index int // position in Scenario.Expectations, for the fidelity row
+}
+
+// Warning is something the loader accepted that the author should change.
+type Warning struct {
+	File    string
+	Pos     Pos
+	Path    string
+	Message string
+}
+
+func (w Warning) String() string {
+	return fmt.Sprintf("%s:%d:%d: %s: warning: %s", w.File, w.Pos.Line, w.Pos.Col, w.Path, w.Message)
+}
+
+// RecoveryTarget is the success a recovery objective waits for.
+func (s *Scenario) RecoveryTarget(h Hypothesis) float64 {
+	for _, c := range h.Checks {
+		if c.Metric == MetricSuccess {
+			return c.Value
+		}
+	}
+	for _, ss := range s.SteadyState {
+		if ss.Journey != h.Journey && ss.Journey != "" {
+			continue
+		}
+		for _, c := range ss.Checks {
+			if c.Metric == MetricSuccess {
+				return c.Value
+			}
+		}
+	}
+	return 0.95
 }
 
 // Guard stops the run early (rolling faults back) when its condition holds for For.

@@ -99,6 +99,31 @@ func JSONSchema() []byte {
 		}
 		return s
 	}
+	// An objective is judged during a phase (or "*": every phase with
+	// faults), or it is a recovery objective: after a phase, back at a
+	// success target within recover_within.
+	objective := func() m {
+		s := hyp(false)
+		p := s["properties"].(m)
+		p["during"] = m{"type": "string", "pattern": "^(\\*|" + strings.TrimPrefix(nameRE.String(), "^") + ")",
+			"description": `a phase's name, or "*" for every phase with faults`}
+		p["after"] = m{"type": "string", "pattern": nameRE.String(), "description": "recovery objective: the phase whose end starts the clock"}
+		p["recover_within"] = m{"$ref": "#/$defs/positive_duration", "description": "recovery objective: wall time after the phase's end"}
+		delete(s, "anyOf")
+		s["anyOf"] = []any{
+			m{"required": []string{"during"}, "anyOf": anyCheck,
+				"not": m{"anyOf": []any{m{"required": []string{"after"}}, m{"required": []string{"recover_within"}}}}},
+			m{"required": []string{"after", "recover_within"},
+				"not": m{"anyOf": []any{m{"required": []string{"during"}}, m{"required": []string{"p50"}}, m{"required": []string{"p95"}}, m{"required": []string{"p99"}}}}},
+		}
+		s["$comment"] = "during a phase with at least one check, or after a phase with recover_within (and at most a success target)"
+		return s
+	}
+	expectation := func() m {
+		s := hyp(true)
+		s["properties"].(m)["grade"] = m{"enum": Grades, "description": "how far the check of the claim's source got"}
+		return s
+	}
 
 	defs := m{
 		"duration": m{
@@ -130,7 +155,8 @@ func JSONSchema() []byte {
 		"component_selector": m{"type": "object", "additionalProperties": false, "minProperties": 1, "properties": m{
 			"names": ref("string_list"), "name": ref("string_list"), "region": str, "labels": ref("labels"),
 		}},
-		"hypothesis":   hyp(true),
+		"objective":    objective(),
+		"expectation":  expectation(),
 		"steady_state": hyp(false),
 		"guard": m{
 			"type": "object", "additionalProperties": false, "required": []string{"for"},
@@ -211,12 +237,17 @@ func JSONSchema() []byte {
 				"properties": m{
 					"name": m{"type": "string", "pattern": nameRE.String()},
 					"at":   ref("duration"), "for": ref("positive_duration"),
-					"note": str, "approximate": m{"type": "boolean"},
-					"faults": m{"type": "array", "items": ref("fault")},
+					"note": str, "approximate": m{"type": "boolean", "description": "the source itself gives this time only roughly"},
+					"source_time":  m{"type": "string", "description": `the source's own time for the phase's start, e.g. "07:30 PST"`},
+					"source_grade": m{"enum": Grades, "description": "how far the check of the source for this phase got"},
+					"faults":       m{"type": "array", "items": ref("fault")},
 				},
 			}},
-			"hypotheses": m{"type": "array", "items": ref("hypothesis")},
-			"abort":      m{"type": "array", "items": ref("guard")},
+			"objectives":   m{"type": "array", "items": ref("objective"), "description": "what the system under test must hold; they decide the verdict"},
+			"expectations": m{"type": "array", "items": ref("expectation"), "description": "what the outage's sources say happened; reported as fidelity"},
+			"hypotheses": m{"type": "array", "items": ref("objective"), "deprecated": true,
+				"description": "deprecated: read as objectives; rename to objectives, and move what the sources say happened to expectations"},
+			"abort": m{"type": "array", "items": ref("guard")},
 		},
 		"$defs": defs,
 	}

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path"
@@ -182,8 +183,11 @@ func check(e *errs, s *Scenario, raw *rawRefs, topo *topology.Topology) {
 	}
 
 	checkHyp := func(h Hypothesis, path string) {
-		if h.During != "" && !slices.Contains(phaseNames, h.During) {
+		if h.During != "" && h.During != EveryPhase && !slices.Contains(phaseNames, h.During) {
 			e.Addf(h.Pos, path+".during", yamlx.Suggest(h.During, phaseNames), "unknown phase %q", h.During)
+		}
+		if h.After != "" && !slices.Contains(phaseNames, h.After) {
+			e.Addf(h.Pos, path+".after", yamlx.Suggest(h.After, phaseNames), "unknown phase %q", h.After)
 		}
 		if h.Journey != "" && !slices.Contains(Journeys, h.Journey) {
 			e.Addf(h.Pos, path+".journey", yamlx.Suggest(h.Journey, Journeys), "unknown journey %q", h.Journey)
@@ -191,14 +195,20 @@ func check(e *errs, s *Scenario, raw *rawRefs, topo *topology.Topology) {
 			e.Addf(h.Pos, path+".journey", "give it a weight in load.mix", "journey %q gets no load", h.Journey)
 		}
 		if h.Region != "" && len(loadRegions) > 0 && !slices.Contains(loadRegions, h.Region) {
-			e.Addf(h.Pos, path+".region", "hypotheses can only judge regions that get load: "+yamlx.Suggest(h.Region, loadRegions), "region %q gets no load", h.Region)
+			e.Addf(h.Pos, path+".region", "objectives and expectations can only judge regions that get load: "+yamlx.Suggest(h.Region, loadRegions), "region %q gets no load", h.Region)
 		}
 	}
 	for i, h := range s.SteadyState {
 		checkHyp(h, fmt.Sprintf("steady_state[%d]", i))
 	}
-	for i, h := range s.Hypotheses {
-		checkHyp(h, fmt.Sprintf("hypotheses[%d]", i))
+	for i, h := range s.Objectives {
+		checkHyp(h, fmt.Sprintf("%s[%d]", cmp.Or(s.objectivesKey, "objectives"), i))
+	}
+	for i, h := range s.Expectations {
+		if h.During == EveryPhase {
+			e.Addf(h.Pos, fmt.Sprintf("expectations[%d].during", i), "name the phase the source speaks of", `"*" is for objectives only`)
+		}
+		checkHyp(h, fmt.Sprintf("expectations[%d]", i))
 	}
 	for i, g := range s.Abort {
 		checkHyp(Hypothesis{Journey: g.Journey, Region: g.Region, Pos: g.Pos}, fmt.Sprintf("abort[%d]", i))

@@ -31,6 +31,7 @@ var runFlags struct {
 	logDir    string
 	verbose   bool
 	attach    string
+	fidelity  bool
 }
 
 var runCmd = &cobra.Command{
@@ -46,8 +47,13 @@ With --attach the scenarios play on the topology a running ` + "`outagelab up`" 
 keeps (the newest one, or --attach=RUNID|FILE); its faults are removed at the
 end and the topology is left running for the ` + "`up`" + ` to tear down.
 
-Exit code: 0 when every hypothesis held, 1 when one did not, 2 for bad input
-or an infrastructure failure.`,
+The verdict comes from the scenario's objectives (what the system under
+test must hold), its steady state and the invariants. Its expectations
+(what the outage's sources say happened) are reported as fidelity and
+decide the verdict only with --fidelity-gate.
+
+Exit code: 0 when every objective and invariant held, 1 when one did not, 2
+for bad input or an infrastructure failure.`,
 	Example: `  outagelab run smoke
   outagelab run aws-us-east-1-2021-12-07 --time-scale 120 --policy hardened --format html,md
   outagelab run ./my-scenario.yaml --runtime local --out out/mine
@@ -68,6 +74,7 @@ func init() {
 	f.BoolVarP(&runFlags.verbose, "verbose", "v", false, "log engine and harness progress to stderr")
 	f.StringVar(&runFlags.attach, "attach", "", "play on the topology of a running `outagelab up`: latest (no value), --attach=RUNID or --attach=STATEFILE")
 	f.Lookup("attach").NoOptDefVal = "latest"
+	f.BoolVar(&runFlags.fidelity, "fidelity-gate", false, "also fail the verdict when an expectation (what the outage's sources say happened) is not reproduced; for the scenario library's own CI")
 	rootCmd.AddCommand(runCmd)
 }
 
@@ -97,6 +104,9 @@ func runScenarios(cmd *cobra.Command, args []string) error {
 		if _, err := scenarios.PlanRun(s, runFlags.timeScale, runFlags.seed); err != nil {
 			bad = append(bad, fmt.Sprintf("%s: %v", a, err))
 			continue
+		}
+		for _, w := range s.Warnings {
+			fmt.Fprintf(cmd.ErrOrStderr(), "outagelab: %s\n", w)
 		}
 		list = append(list, s)
 	}
@@ -131,7 +141,7 @@ func runScenarios(cmd *cobra.Command, args []string) error {
 		res, err := scenarios.Run(cmd.Context(), s, scenarios.RunOptions{
 			Env:       env, // nil: the engine brings a topology up and tears it down
 			Harness:   harness.Options{Runtime: runFlags.runtime, Logger: logger, LogDir: runFlags.logDir},
-			TimeScale: runFlags.timeScale, Seed: runFlags.seed, Policy: runFlags.policy,
+			TimeScale: runFlags.timeScale, Seed: runFlags.seed, Policy: runFlags.policy, FidelityGate: runFlags.fidelity,
 			Out: out, Progress: cmd.ErrOrStderr(), Version: version, Logger: logger,
 		})
 		if len(formats) > 0 {
@@ -145,6 +155,9 @@ func runScenarios(cmd *cobra.Command, args []string) error {
 			}
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), summaryLine(s, res, out))
+		if story := storyLine(s, res, out); story != "" {
+			fmt.Fprintln(cmd.OutOrStdout(), story)
+		}
 		switch {
 		case err != nil:
 			fmt.Fprintf(cmd.ErrOrStderr(), "outagelab: %s: %v\n", s.Name, err)
@@ -273,22 +286,18 @@ func topologyDiff(want, got *topology.Topology) string {
 }
 
 func summaryLine(s *scenarios.Scenario, r *result.Result, out string) string {
-	held, total := 0, 0
-	for _, h := range r.Hypotheses {
-		total++
-		if h.Holds {
-			held++
-		}
-	}
+	held, total := countHeld(r.Hypotheses)
 	invHeld := 0
 	var violated []string
 	for _, iv := range r.Invariants {
-		if iv.Holds {
+		if iv.Passed() {
 			invHeld++
 			continue
 		}
 		v := iv.Name
-		if len(iv.Violations) > 0 {
+		if iv.Outcome() == result.InvariantUnknown {
+			v += " (unknown: its evidence was lost)"
+		} else if len(iv.Violations) > 0 {
 			names := iv.Violations
 			if len(names) > 5 {
 				names = append(names[:5:5], fmt.Sprintf("… %d more", len(iv.Violations)-5))
@@ -302,9 +311,51 @@ func summaryLine(s *scenarios.Scenario, r *result.Result, out string) string {
 		reason = " — " + r.Status.Reason
 	}
 	if len(violated) > 0 {
-		reason += " — invariants violated: " + strings.Join(violated, "; ")
+		reason += " — invariants not holding: " + strings.Join(violated, "; ")
 	}
-	return fmt.Sprintf("%s: %s (%s), %d/%d hypotheses held, %d/%d invariants held%s; result: %s", s.Name, strings.ToUpper(string(r.Verdict)), r.Status.State, held, total, invHeld, len(r.Invariants), reason, filepath.Join(out, "result.json"))
+	fidelity := ""
+	if len(r.Expectations) > 0 {
+		m, n := countHeld(r.Expectations)
+		gate := ""
+		if r.FidelityGate {
+			gate = ", gating"
+		}
+		fidelity = fmt.Sprintf(", fidelity %d/%d expectations reproduced%s", m, n, gate)
+	}
+	score := ""
+	if r.Score != nil {
+		score = fmt.Sprintf(", score %.1f", r.Score.Value)
+	}
+	return fmt.Sprintf("%s: %s (%s), %d/%d objectives held, %d/%d invariants held%s%s%s; result: %s", s.Name, strings.ToUpper(string(r.Verdict)), r.Status.State,
+		held, total, invHeld, len(r.Invariants), fidelity, score, reason, filepath.Join(out, "result.json"))
+}
+
+func countHeld(hs []result.Hypothesis) (held, total int) {
+	for _, h := range hs {
+		total++
+		if h.Holds {
+			held++
+		}
+	}
+	return held, total
+}
+
+// storyLine explains a fragile storefront's failed verdict on a replay: the
+// breach is what the replay is for, and hardened is the comparison to run.
+func storyLine(s *scenarios.Scenario, r *result.Result, out string) string {
+	if r.Verdict != result.VerdictFail || r.Scenario.Policy != "fragile" || s.Topology != "" && s.Topology != "storefront" || r.Status.State != "completed" {
+		return ""
+	}
+	held, total := countHeld(r.Hypotheses)
+	hardOut := filepath.Join(filepath.Dir(filepath.Clean(out)), "hardened")
+	return fmt.Sprintf(`
+This is the story of the replay, not a crash: the fragile storefront (naive
+timeouts, synchronised retries, no fallbacks, every region's login and
+checkout homed in one region) breached %d of its %d objectives under this
+outage, as shops built that way did. See what good engineering changes:
+  outagelab run %s --policy hardened --out %s
+  outagelab report diff %s %s`,
+		total-held, total, s.Name, hardOut, filepath.Join(out, "result.json"), filepath.Join(hardOut, "result.json"))
 }
 
 type discard struct{}

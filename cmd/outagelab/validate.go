@@ -34,8 +34,11 @@ Exit code 0 when all are valid, 2 otherwise.`,
 				}
 				continue
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s, %d phases, %d hypotheses, %s at %gx)\n",
-				a, s.Name, len(s.Phases), len(s.Hypotheses)+len(s.SteadyState), roundDur(s.WallDuration(0)), s.TimeScale)
+			for _, w := range s.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), w)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s, %d phases, %d objectives, %d expectations, %s at %gx)\n",
+				a, s.Name, len(s.Phases), len(s.Objectives)+len(s.SteadyState), len(s.Expectations), roundDur(s.WallDuration(0)), s.TimeScale)
 		}
 		if bad > 0 {
 			return withCode(2, fmt.Errorf("%d of %d scenario(s) invalid", bad, len(args)))

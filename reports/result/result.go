@@ -25,23 +25,33 @@ const SchemaVersion = "1.0"
 
 // Result is one run: what was asked, what was done, what was measured, what held.
 type Result struct {
-	SchemaVersion string        `json:"schema_version"`
-	RunID         string        `json:"run_id"`
-	Scenario      Scenario      `json:"scenario"`
-	Status        Status        `json:"status"`
-	Verdict       Verdict       `json:"verdict"`
-	Topology      Topology      `json:"topology"`
-	StartedAt     time.Time     `json:"started_at"`
-	EndedAt       time.Time     `json:"ended_at"`
-	BucketMillis  int64         `json:"bucket_ms"` // width of one series bucket
-	Components    []Component   `json:"components"`
-	Edges         []EdgeStats   `json:"edges"`
-	Phases        []Phase       `json:"phases"`
-	Journeys      []Journey     `json:"journeys"`
-	Hypotheses    []Hypothesis  `json:"hypotheses"`
-	Invariants    []Invariant   `json:"invariants"`
-	Monitoring    *Monitoring   `json:"monitoring,omitempty"`
-	Cascade       []CascadeStep `json:"cascade"`
+	SchemaVersion string      `json:"schema_version"`
+	RunID         string      `json:"run_id"`
+	Scenario      Scenario    `json:"scenario"`
+	Status        Status      `json:"status"`
+	Verdict       Verdict     `json:"verdict"`
+	Topology      Topology    `json:"topology"`
+	StartedAt     time.Time   `json:"started_at"`
+	EndedAt       time.Time   `json:"ended_at"`
+	BucketMillis  int64       `json:"bucket_ms"` // width of one series bucket
+	Components    []Component `json:"components"`
+	Edges         []EdgeStats `json:"edges"`
+	Phases        []Phase     `json:"phases"`
+	Journeys      []Journey   `json:"journeys"`
+	// Hypotheses are the judged objectives (steady state, during phases,
+	// recovery after them): with the invariants they decide the verdict.
+	// (The key predates objectives and is kept for readers of result.json.)
+	Hypotheses []Hypothesis `json:"hypotheses"`
+	// Expectations are the judged replay claims (what the sources say
+	// happened): fidelity, which decides the verdict only when FidelityGate.
+	Expectations []Hypothesis `json:"expectations,omitempty"`
+	// FidelityGate: the run was asked to fail when an expectation missed.
+	FidelityGate bool        `json:"fidelity_gate,omitempty"`
+	Invariants   []Invariant `json:"invariants"`
+	// Findings are what the run's own figures say to fix, per edge.
+	Findings   []Finding     `json:"findings,omitempty"`
+	Monitoring *Monitoring   `json:"monitoring,omitempty"`
+	Cascade    []CascadeStep `json:"cascade"`
 	// BlastRadius: per fault, which journeys/regions and components it hurt.
 	BlastRadius []BlastRadius `json:"blast_radius,omitempty"`
 	// Load describes the load generator's own behaviour (schedule error,
@@ -108,10 +118,42 @@ func SeedScope() (reproduces, doesNot []string) {
 
 // Fidelity is one row of "the report said X; the replay measured Y".
 type Fidelity struct {
-	Phase    string `json:"phase"`
-	Claim    string `json:"claim"`    // what the source says
-	Measured string `json:"measured"` // what this run saw
-	Matches  bool   `json:"matches"`
+	Phase string `json:"phase"`
+	// SourceTime is the source's time for the phase's start ("07:30 PST");
+	// RunAt is when the phase started in this run, from the run's start.
+	SourceTime string `json:"source_time,omitempty"`
+	RunAt      string `json:"run_at,omitempty"`
+	Claim      string `json:"claim"`    // what the source says
+	Expected   string `json:"expected"` // the check that stands for the claim, e.g. "checkout in eu-west-1 success <= 20%"
+	Measured   string `json:"measured"` // what this run saw
+	Matches    bool   `json:"matches"`
+	// Judged is false when the phase never ran (the run stopped before it).
+	Judged bool `json:"judged"`
+	// Grade is how far the check of the claim's source got: primary,
+	// secondary or unverified ("" not graded). Approximate says the source
+	// itself gives the time only roughly; the two are independent.
+	Grade       string `json:"grade,omitempty"`
+	Approximate bool   `json:"approximate,omitempty"`
+}
+
+// Finding is one thing the run's own figures say to fix, on one edge.
+type Finding struct {
+	// Kind: retry_amplification (the caller multiplied load on a failing
+	// dependency), no_effective_timeout (the caller's latency followed the
+	// fault's), stuck_after_fault (the edge kept failing after the fault
+	// was removed: a breaker or pool that did not recover).
+	Kind  string `json:"kind"`
+	Edge  string `json:"edge"`
+	Phase string `json:"phase,omitempty"`
+	// AtMs is when the evidence was seen, from the run's start.
+	AtMs int64 `json:"at_ms"`
+	// Evidence says what was measured, with the figures in Figures.
+	Evidence string             `json:"evidence"`
+	Figures  map[string]float64 `json:"figures,omitempty"`
+	// Threshold is the documented rule that made this a finding.
+	Threshold string `json:"threshold"`
+	// Fix is the policy change that addresses it.
+	Fix string `json:"fix"`
 }
 
 // Topology is the shape of the system that ran.
@@ -196,9 +238,11 @@ type EdgeStats struct {
 type Phase struct {
 	Name        string    `json:"name"`
 	Note        string    `json:"note,omitempty"`
-	Approximate bool      `json:"approximate,omitempty"`
-	IncidentAt  string    `json:"incident_at"`  // offset in incident time, e.g. "1h58m0s"
-	IncidentFor string    `json:"incident_for"` // duration in incident time
+	Approximate bool      `json:"approximate,omitempty"`  // the source gives this phase's time only roughly
+	SourceTime  string    `json:"source_time,omitempty"`  // the source's own time for the phase's start
+	SourceGrade string    `json:"source_grade,omitempty"` // primary|secondary|unverified: how far the check of the source got
+	IncidentAt  string    `json:"incident_at"`            // offset in incident time, e.g. "1h58m0s"
+	IncidentFor string    `json:"incident_for"`           // duration in incident time
 	StartedAt   time.Time `json:"started_at"`
 	EndedAt     time.Time `json:"ended_at"`
 	Faults      []Fault   `json:"faults"`
@@ -286,7 +330,7 @@ type JourneyWindow struct {
 // Hypothesis is one checked expectation and its verdict.
 type Hypothesis struct {
 	ID            string  `json:"id"`
-	Kind          string  `json:"kind"` // steady_state_before|steady_state_after|during|abort
+	Kind          string  `json:"kind"` // steady_state_before|steady_state_after|during|recovery|abort|expectation
 	Phase         string  `json:"phase,omitempty"`
 	Journey       string  `json:"journey,omitempty"`
 	Region        string  `json:"region,omitempty"`
@@ -396,6 +440,25 @@ type Score struct {
 	Value   float64            `json:"value"` // 0..100
 	Formula string             `json:"formula"`
 	Parts   map[string]float64 `json:"parts,omitempty"`
+	// Version is the formula's version (2 since objectives); 0 in results
+	// scored by v1.
+	Version int `json:"version,omitempty"`
+	// Journeys is each journey's error-budget part (v2), for the reader.
+	Journeys []JourneyScore `json:"journeys,omitempty"`
+}
+
+// JourneyScore is one journey/region's share of the score (v2).
+type JourneyScore struct {
+	Journey string  `json:"journey"`
+	Region  string  `json:"region"`
+	Weight  float64 `json:"weight"`
+	Target  float64 `json:"target"`  // success the objectives ask for, 0..1
+	Success float64 `json:"success"` // measured over the phases with faults, 0..1
+	// Budget is the failures the target allows over those attempts; Burned
+	// is the share of it that was used (1 = all of it; above 1 = overspent).
+	Budget float64 `json:"budget"`
+	Burned float64 `json:"burned"`
+	Value  float64 `json:"value"` // this journey's part, 0..1
 }
 
 // Write writes r as indented JSON to dir/result.json (creating dir) and returns the path.
