@@ -1,6 +1,8 @@
 package topology
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"slices"
 )
@@ -43,9 +45,12 @@ type StorefrontOptions struct {
 // Storefront builds the two-region storefront: per region a gateway,
 // catalog, cart, recommendations, postgres (catalog DB; us-east-1's also holds
 // the orders DB) and redis; identity, checkout, orders and monitoring are
-// global in us-east-1; payment is a provider in its own region. Monitoring
-// health-checks every service. Labels: app=storefront, service, plane
-// (data|internal), tier (regional|global|external).
+// global in us-east-1; payment is a provider in its own region. eu-west-1
+// also has a regional identity (identity-eu-west-1, the same users and
+// signing key, like a regional STS endpoint): the gateway there logs in
+// through it when its policy is hardened, through the global one otherwise.
+// Monitoring health-checks every service. Labels: app=storefront, service,
+// plane (data|internal), tier (regional|global|external).
 func Storefront(opts StorefrontOptions) (*Topology, error) {
 	policy := opts.Policy
 	if policy == "" {
@@ -96,8 +101,15 @@ func Storefront(opts StorefrontOptions) (*Topology, error) {
 	pgURL := func(db string) string { return "postgres://postgres@{host}:{port}/" + db + "?sslmode=disable" }
 	const redisURL = "redis://{host}:{port}/0"
 
-	// Global services first so regional ones can point at them.
-	svc("identity", "identity", HomeRegion, "internal", "global")
+	// Global services first so regional ones can point at them. Every
+	// identity signs with one key, so a token from either verifies anywhere.
+	seed := make([]byte, 32)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, fmt.Errorf("storefront: signing seed: %w", err)
+	}
+	signing := []string{"--signing-seed", hex.EncodeToString(seed)}
+	svc("identity", "identity", HomeRegion, "internal", "global", signing...)
+	svc("identity", RegionalIdentity(RegionEUWest1), RegionEUWest1, "internal", "regional", signing...)
 	var payExtra []string
 	if opts.PaymentLatency != "" {
 		payExtra = append(payExtra, "--latency", opts.PaymentLatency)
@@ -136,6 +148,9 @@ func Storefront(opts StorefrontOptions) (*Topology, error) {
 		edge(g, "recommendations-"+r, "recommendations", PortHTTP, httpURL)
 		edge(g, "cart-"+r, "cart", PortHTTP, httpURL)
 		edge(g, "identity", "identity", PortHTTP, httpURL)
+		if r != HomeRegion {
+			edge(g, RegionalIdentity(r), DepRegionalIdentity, PortHTTP, httpURL)
+		}
 		edge(g, "checkout", "checkout", PortHTTP, httpURL)
 	}
 	mon := svc("monitoring", "monitoring", HomeRegion, "internal", "global")
@@ -169,6 +184,13 @@ func Storefront(opts StorefrontOptions) (*Topology, error) {
 	}
 	return t, nil
 }
+
+// DepRegionalIdentity is the gateway's dependency name for its region's
+// identity replica (services/gateway).
+const DepRegionalIdentity = "identity-regional"
+
+// RegionalIdentity names the identity replica of a region other than the home region.
+func RegionalIdentity(region string) string { return "identity-" + region }
 
 func checkPolicy(what, p string) error {
 	if p != PolicyFragile && p != PolicyHardened {

@@ -38,6 +38,7 @@ func TestStorefrontDependencies(t *testing.T) {
 		add("cart-"+r, "redis", "redis-"+r)
 		add("recommendations-"+r, "catalog", "catalog-"+r)
 	}
+	add("gateway-eu-west-1", DepRegionalIdentity, "identity-eu-west-1")
 	add("checkout", "identity", "identity")
 	add("checkout", "cart-us-east-1", "cart-us-east-1")
 	add("checkout", "cart-eu-west-1", "cart-eu-west-1")
@@ -51,8 +52,8 @@ func TestStorefrontDependencies(t *testing.T) {
 			services++
 		}
 	}
-	if services != 12 {
-		t.Errorf("storefront services (without monitoring) = %d, want 12 (4 per region × 2 + identity, checkout, orders, payment)", services)
+	if services != 13 {
+		t.Errorf("storefront services (without monitoring) = %d, want 13 (4 per region × 2 + identity, identity-eu-west-1, checkout, orders, payment)", services)
 	}
 	got := map[string]map[string]string{}
 	for _, e := range topo.Edges {
@@ -86,13 +87,14 @@ func TestStorefrontDependencies(t *testing.T) {
 func TestStorefrontPlacementAndLabels(t *testing.T) {
 	topo := mustStorefront(t, StorefrontOptions{})
 	cases := map[string][3]string{ // name -> region, plane, tier
-		"identity":          {RegionUSEast1, "internal", "global"},
-		"monitoring":        {RegionUSEast1, "internal", "global"},
-		"checkout":          {RegionUSEast1, "data", "global"},
-		"orders":            {RegionUSEast1, "data", "global"},
-		"payment":           {RegionProvider, "data", "external"},
-		"gateway-eu-west-1": {RegionEUWest1, "data", "regional"},
-		"redis-eu-west-1":   {RegionEUWest1, "data", "regional"},
+		"identity":           {RegionUSEast1, "internal", "global"},
+		"identity-eu-west-1": {RegionEUWest1, "internal", "regional"},
+		"monitoring":         {RegionUSEast1, "internal", "global"},
+		"checkout":           {RegionUSEast1, "data", "global"},
+		"orders":             {RegionUSEast1, "data", "global"},
+		"payment":            {RegionProvider, "data", "external"},
+		"gateway-eu-west-1":  {RegionEUWest1, "data", "regional"},
+		"redis-eu-west-1":    {RegionEUWest1, "data", "regional"},
 	}
 	for name, w := range cases {
 		c := topo.Component(name)
@@ -256,5 +258,25 @@ func TestEdgeAddress(t *testing.T) {
 	e.URL = "http://{host}:{port}/x"
 	if got := e.Address("h", 1); got != "http://h:1/x" {
 		t.Errorf("url = %s", got)
+	}
+}
+
+// Both identities sign with one key (a token from either verifies in every
+// region), and a new topology gets a new key.
+func TestStorefrontIdentitiesShareOneSigningKey(t *testing.T) {
+	seedOf := func(c *Component) string {
+		i := slices.Index(c.Command, "--signing-seed")
+		if i < 0 || i+1 >= len(c.Command) {
+			t.Fatalf("%s has no --signing-seed: %v", c.Name, c.Command)
+		}
+		return c.Command[i+1]
+	}
+	a := mustStorefront(t, StorefrontOptions{Policy: PolicyHardened})
+	global, regional := seedOf(a.Component("identity")), seedOf(a.Component(RegionalIdentity(RegionEUWest1)))
+	if global != regional || len(global) != 64 {
+		t.Errorf("identity seeds differ or are malformed: %q vs %q", global, regional)
+	}
+	if b := mustStorefront(t, StorefrontOptions{}); seedOf(b.Component("identity")) == global {
+		t.Error("two topologies share a signing key")
 	}
 }

@@ -53,9 +53,14 @@ type LoginResponse struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// login calls identity; bad credentials are 401.
+// login calls identity (hardened: the region's replica, then the global
+// one if the replica cannot answer); bad credentials are 401.
 func (g *Gateway) login(r *http.Request, req LoginRequest) (LoginResponse, error) {
-	out, err := identity.Login(r.Context(), g.identity, req.Username, req.Password)
+	out, err := identity.Login(r.Context(), g.identityFirst(), req.Username, req.Password)
+	if err != nil && g.identityRegional != nil && remote4xx(err) == nil && r.Context().Err() == nil {
+		g.log.Warn("regional identity failed; logging in through the global identity", "error", err.Error())
+		out, err = identity.Login(r.Context(), g.identity, req.Username, req.Password)
+	}
 	if he := remote4xx(err); he != nil {
 		if he.Status == http.StatusUnauthorized {
 			return LoginResponse{}, platform.Errorf(http.StatusUnauthorized, "bad_credentials", "unknown user or wrong password")

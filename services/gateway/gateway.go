@@ -4,7 +4,8 @@
 //
 //	browser / load ─▶ gateway ─┬─▶ catalog          (fallback: stale cache → X-Degraded: catalog-cache)
 //	                           ├─▶ recommendations  (fallback: none shown → X-Degraded: recommendations)
-//	                           ├─▶ identity         (hardened: cached key → X-Degraded: session-cache)
+//	                           ├─▶ identity         (hardened: cached key → X-Degraded: session-cache;
+//	                           │                     logins through the region's identity first)
 //	                           ├─▶ cart
 //	                           └─▶ checkout         (hardened: 503 checkout_unavailable; fragile: 502)
 //
@@ -32,6 +33,12 @@ const CookieName = "sf_token"
 // Gateway serves the pages and the API.
 type Gateway struct {
 	catalog, recs, cart, identity, checkout *resilience.Dependency
+	// identityRegional is this region's identity replica (dependency
+	// "identity-regional"), nil where identity is the region's own. A
+	// hardened gateway logs in and fetches keys through it first, so its
+	// shoppers do not need another region's identity (static stability);
+	// fragile uses the global identity only, as naive code does.
+	identityRegional *resilience.Dependency
 
 	verifier *identity.Verifier
 	cache    *staleCache
@@ -100,7 +107,16 @@ func New(srv *platform.Server, cacheAge time.Duration) (*Gateway, error) {
 	// and checkout/identity live in another region for eu-west-1.
 	srv.AddReadiness("catalog", platform.HTTPReadiness(g.catalog))
 	srv.AddReadiness("cart", platform.HTTPReadiness(g.cart))
-	v, err := identity.NewVerifier(g.identity, identity.VerifierOptions{})
+	if _, ok := srv.Config.Deps[DepRegionalIdentity]; ok {
+		dep, err := srv.Dependency(DepRegionalIdentity)
+		if err != nil {
+			return nil, err
+		}
+		if dep.FallbackAllowed() {
+			g.identityRegional = dep
+		}
+	}
+	v, err := identity.NewVerifier(g.identityFirst(), identity.VerifierOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +126,18 @@ func New(srv *platform.Server, cacheAge time.Duration) (*Gateway, error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// DepRegionalIdentity is the dependency name of the region's identity replica.
+const DepRegionalIdentity = "identity-regional"
+
+// identityFirst is the identity to ask first: the region's replica when the
+// policy uses it, else the global identity.
+func (g *Gateway) identityFirst() *resilience.Dependency {
+	if g.identityRegional != nil {
+		return g.identityRegional
+	}
+	return g.identity
 }
 
 // Register adds the API and page routes to mux.

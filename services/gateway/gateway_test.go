@@ -263,6 +263,41 @@ func TestGatewayIdentityDownKeepsSessions(t *testing.T) {
 	}
 }
 
+// A hardened gateway whose region has its own identity replica keeps
+// logging shoppers in when the global identity is gone (the regional STS
+// endpoint lesson of AWS 2021-12-07); a fragile one uses the global
+// identity only and fails, as naive code does.
+func TestGatewayLogsInThroughRegionalIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		want   int
+	}{{"hardened", 200}, {"fragile", 502}} {
+		t.Run(tc.policy, func(t *testing.T) {
+			s := storetest.Start(t, storetest.Options{
+				Policy:     tc.policy,
+				Services:   append([]string{"identity-regional"}, allServices...),
+				ExtraMains: map[string]func(context.Context, []string) error{"gateway": gateway.Main},
+			})
+			gw := s.URL("gateway")
+			s.StopService("identity")
+			r := call(t, nil, "POST", gw+"/api/login", map[string]string{"username": "user0021", "password": "pw-user0021"}, nil)
+			if r.Status != tc.want {
+				t.Fatalf("login with the global identity down: %d %s, want %d", r.Status, r.Raw, tc.want)
+			}
+			if tc.want != 200 {
+				return
+			}
+			tok, _ := r.Body["token"].(string)
+			if c := call(t, nil, "GET", gw+"/api/cart", nil, bearer(tok)); c.Status != 200 {
+				t.Fatalf("cart with a token from the regional identity: %d %s", c.Status, c.Raw)
+			}
+			if b := call(t, nil, "POST", gw+"/api/login", map[string]string{"username": "user0021", "password": "wrong"}, nil); b.Status != 401 {
+				t.Fatalf("bad password through the regional identity: %d %s", b.Status, b.Raw)
+			}
+		})
+	}
+}
+
 func TestGatewayBadInput(t *testing.T) {
 	s := startStack(t, "fragile")
 	gw := s.URL("gateway")

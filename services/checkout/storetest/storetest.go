@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,13 +42,16 @@ const Region = "us-east-1"
 
 // Mains maps a service name to its entry point.
 var Mains = map[string]func(context.Context, []string) error{
-	"identity":        identity.Main,
-	"catalog":         catalog.Main,
-	"cart":            cart.Main,
-	"recommendations": recommendations.Main,
-	"orders":          orders.Main,
-	"payment":         payment.Main,
-	"checkout":        checkout.Main,
+	"identity": identity.Main,
+	// identity-regional is a second identity with the same users and key
+	// (a region's replica); the gateway logs in through it when hardened.
+	"identity-regional": identity.Main,
+	"catalog":           catalog.Main,
+	"cart":              cart.Main,
+	"recommendations":   recommendations.Main,
+	"orders":            orders.Main,
+	"payment":           payment.Main,
+	"checkout":          checkout.Main,
 }
 
 // Options choose what the stack runs.
@@ -85,6 +89,10 @@ type running struct {
 	err    error
 }
 
+// SigningSeed is the identities' ed25519 seed (hex): fixed, so a replica
+// signs and verifies with the same key.
+var SigningSeed = strings.Repeat("5e", 32)
+
 // CheckoutPath is the default service list.
 var CheckoutPath = []string{"identity", "cart", "orders", "payment", "checkout"}
 
@@ -116,7 +124,7 @@ func Start(t testing.TB, opts Options) *Stack {
 			t.Fatal(err)
 		}
 	}
-	all := []string{"identity", "catalog", "cart", "recommendations", "orders", "payment", "checkout", "gateway"}
+	all := []string{"identity", "identity-regional", "catalog", "cart", "recommendations", "orders", "payment", "checkout", "gateway"}
 	for _, name := range all {
 		s.ports[name] = freePort(t)
 		s.admin[name] = freePort(t)
@@ -160,6 +168,8 @@ func (s *Stack) argsFor(name string) []string {
 	}
 	dep := func(n, u string) { a = append(a, "--dep", n+"="+u) }
 	switch name {
+	case "identity", "identity-regional":
+		a = append(a, "--signing-seed", SigningSeed) // one key: a token from either verifies anywhere
 	case "catalog":
 		dep("postgres", s.PG.DSN("catalog"))
 	case "orders":
@@ -176,6 +186,9 @@ func (s *Stack) argsFor(name string) []string {
 	case "gateway":
 		for _, d := range []string{"catalog", "recommendations", "cart", "identity", "checkout"} {
 			dep(d, s.URL(d))
+		}
+		if slices.Contains(s.opts.Services, "identity-regional") {
+			dep("identity-regional", s.URL("identity-regional"))
 		}
 	}
 	return append(a, s.opts.Extra[name]...)
