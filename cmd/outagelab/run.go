@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -71,7 +69,7 @@ func init() {
 	f.StringVar(&runFlags.policy, "policy", "", "storefront resilience preset: fragile|hardened (default: the scenario's)")
 	f.StringVar(&runFlags.format, "format", "", "reports to render besides result.json: html,md,junit")
 	f.StringVar(&runFlags.logDir, "log-dir", "", "write each component's output to DIR/<component>.log")
-	f.BoolVarP(&runFlags.verbose, "verbose", "v", false, "log engine and harness progress to stderr")
+	f.BoolVarP(&runFlags.verbose, "verbose", "v", false, "also print the run log (engine, harness, testcontainers progress; always in --out/run.log) to stderr")
 	f.StringVar(&runFlags.attach, "attach", "", "play on the topology of a running `outagelab up`: latest (no value), --attach=RUNID or --attach=STATEFILE")
 	f.Lookup("attach").NoOptDefVal = "latest"
 	f.BoolVar(&runFlags.fidelity, "fidelity-gate", false, "also fail the verdict when an expectation (what the outage's sources say happened) is not reproduced; for the scenario library's own CI")
@@ -114,9 +112,14 @@ func runScenarios(cmd *cobra.Command, args []string) error {
 		return withCode(2, errors.New(strings.Join(bad, "\n")))
 	}
 
-	logger := slog.New(slog.NewTextHandler(discard{}, nil))
-	if runFlags.verbose {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// Progress of engine, harness and testcontainers-go: --out/run.log, and stderr with -v.
+	logger, logPath, closeLog, err := openRunLog(runFlags.out, runFlags.verbose, cmd.ErrOrStderr())
+	if err != nil {
+		return withCode(2, err)
+	}
+	defer closeLog()
+	if !runFlags.verbose {
+		fmt.Fprintf(cmd.ErrOrStderr(), "outagelab: log: %s (-v also prints it here)\n", logPath)
 	}
 	var env *harness.Env
 	if cmd.Flags().Changed("attach") {
@@ -357,7 +360,3 @@ outage, as shops built that way did. See what good engineering changes:
   outagelab report diff %s %s`,
 		total-held, total, s.Name, hardOut, filepath.Join(out, "result.json"), filepath.Join(hardOut, "result.json"))
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

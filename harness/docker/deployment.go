@@ -334,6 +334,7 @@ func (d *Deployment) Teardown(ctx context.Context) error {
 }
 
 func (d *Deployment) teardown(ctx context.Context) error {
+	defer tcDefault.capture(d.log)()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	var errs []error

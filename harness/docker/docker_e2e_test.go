@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	// Before any testcontainers call: no Ryuk (no registry), loopback host.
 	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	if os.Getenv(quietHelperEnv) != "" {
+		os.Exit(quietHelperMain()) // with the package's own testcontainers logging
+	}
 	if os.Getenv("OUTAGELAB_TC_LOG") == "" {
 		tclog.SetDefault(stdlog.New(io.Discard, "", 0)) // per-container chatter
 	}

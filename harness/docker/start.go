@@ -59,6 +59,7 @@ func (r *Runtime) Start(ctx context.Context, t *topology.Topology, opts harness.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	defer tcDefault.capture(log)() // testcontainers' own lines: to the run's log
 	cli, err := images.NewClient()
 	if err != nil {
 		return nil, err
@@ -240,6 +241,7 @@ func (d *Deployment) startToxiproxy(ctx context.Context, aliasNames map[string][
 		}
 	}
 	opts := []tc.ContainerCustomizer{
+		containerLogger(d.log),
 		tc.WithLabels(d.labels("toxiproxy")),
 		tcnet.WithNetwork([]string{toxiproxyAlias}, d.networks[0]),
 		tc.WithCmd("-host=0.0.0.0", "-port="+strconv.Itoa(inner)),
@@ -373,6 +375,7 @@ func (d *Deployment) startComponentOnce(ctx context.Context, r *Runtime, c *topo
 		}
 	}
 	opts := []tc.ContainerCustomizer{
+		containerLogger(d.log),
 		tc.WithLabels(d.labels(c.Name)),
 		tcnet.WithNetwork([]string{c.Name + directSuffix}, d.networks[0]),
 		publish(bind),
