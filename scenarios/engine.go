@@ -802,6 +802,7 @@ func (r *runner) finishInto(res *result.Result) {
 		v = result.VerdictFail
 	}
 	res.Verdict = v
+	res.Findings = result.FindingsOf(res)
 	res.Score = result.ScoreOf(res)
 }
 
