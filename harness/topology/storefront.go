@@ -48,7 +48,8 @@ type StorefrontOptions struct {
 // global in us-east-1; payment is a provider in its own region. eu-west-1
 // also has a regional identity (identity-eu-west-1, the same users and
 // signing key, like a regional STS endpoint): the gateway there logs in
-// through it when its policy is hardened, through the global one otherwise.
+// through it when its policy is hardened, through the global one otherwise;
+// a hardened gateway in the home region fails over to it.
 // Monitoring health-checks every service. Labels: app=storefront, service,
 // plane (data|internal), tier (regional|global|external).
 func Storefront(opts StorefrontOptions) (*Topology, error) {
@@ -150,6 +151,9 @@ func Storefront(opts StorefrontOptions) (*Topology, error) {
 		edge(g, "identity", "identity", PortHTTP, httpURL)
 		if r != HomeRegion {
 			edge(g, RegionalIdentity(r), DepRegionalIdentity, PortHTTP, httpURL)
+		} else {
+			// The home region fails over to another region's replica.
+			edge(g, RegionalIdentity(RegionEUWest1), DepFailoverIdentity, PortHTTP, httpURL)
 		}
 		edge(g, "checkout", "checkout", PortHTTP, httpURL)
 	}
@@ -185,9 +189,12 @@ func Storefront(opts StorefrontOptions) (*Topology, error) {
 	return t, nil
 }
 
-// DepRegionalIdentity is the gateway's dependency name for its region's
-// identity replica (services/gateway).
-const DepRegionalIdentity = "identity-regional"
+// Gateway dependency names of identity replicas (services/gateway): its own
+// region's replica, and another region's for the home region to fail over to.
+const (
+	DepRegionalIdentity = "identity-regional"
+	DepFailoverIdentity = "identity-failover"
+)
 
 // RegionalIdentity names the identity replica of a region other than the home region.
 func RegionalIdentity(region string) string { return "identity-" + region }

@@ -39,6 +39,7 @@ func TestStorefrontDependencies(t *testing.T) {
 		add("recommendations-"+r, "catalog", "catalog-"+r)
 	}
 	add("gateway-eu-west-1", DepRegionalIdentity, "identity-eu-west-1")
+	add("gateway-us-east-1", DepFailoverIdentity, "identity-eu-west-1")
 	add("checkout", "identity", "identity")
 	add("checkout", "cart-us-east-1", "cart-us-east-1")
 	add("checkout", "cart-eu-west-1", "cart-eu-west-1")

@@ -53,13 +53,24 @@ type LoginResponse struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// login calls identity (hardened: the region's replica, then the global
-// one if the replica cannot answer); bad credentials are 401.
+// login calls identity (hardened: the region's replica, the global one,
+// another region's replica, each when the one before cannot answer); bad
+// credentials are 401.
 func (g *Gateway) login(r *http.Request, req LoginRequest) (LoginResponse, error) {
-	out, err := identity.Login(r.Context(), g.identityFirst(), req.Username, req.Password)
-	if err != nil && g.identityRegional != nil && remote4xx(err) == nil && r.Context().Err() == nil {
-		g.log.Warn("regional identity failed; logging in through the global identity", "error", err.Error())
-		out, err = identity.Login(r.Context(), g.identity, req.Username, req.Password)
+	var (
+		out identity.LoginResponse
+		err error
+	)
+	// Next identity only when this one could not answer: its own 4xx
+	// (bad credentials) is the answer.
+	for i, dep := range g.identities() {
+		if i > 0 {
+			g.log.Warn("identity failed; logging in through the next one", "failed", g.identities()[i-1].Name(), "next", dep.Name(), "error", err.Error())
+		}
+		out, err = identity.Login(r.Context(), dep, req.Username, req.Password)
+		if err == nil || remote4xx(err) != nil || r.Context().Err() != nil {
+			break
+		}
 	}
 	if he := remote4xx(err); he != nil {
 		if he.Status == http.StatusUnauthorized {

@@ -39,6 +39,10 @@ type Gateway struct {
 	// shoppers do not need another region's identity (static stability);
 	// fragile uses the global identity only, as naive code does.
 	identityRegional *resilience.Dependency
+	// identityFailover is another region's replica (dependency
+	// "identity-failover") a hardened gateway logs in through when the
+	// identities before it cannot answer; nil under fragile.
+	identityFailover *resilience.Dependency
 
 	verifier *identity.Verifier
 	cache    *staleCache
@@ -107,13 +111,19 @@ func New(srv *platform.Server, cacheAge time.Duration) (*Gateway, error) {
 	// and checkout/identity live in another region for eu-west-1.
 	srv.AddReadiness("catalog", platform.HTTPReadiness(g.catalog))
 	srv.AddReadiness("cart", platform.HTTPReadiness(g.cart))
-	if _, ok := srv.Config.Deps[DepRegionalIdentity]; ok {
-		dep, err := srv.Dependency(DepRegionalIdentity)
+	for _, d := range []struct {
+		name string
+		dst  **resilience.Dependency
+	}{{DepRegionalIdentity, &g.identityRegional}, {DepFailoverIdentity, &g.identityFailover}} {
+		if _, ok := srv.Config.Deps[d.name]; !ok {
+			continue
+		}
+		dep, err := srv.Dependency(d.name)
 		if err != nil {
 			return nil, err
 		}
-		if dep.FallbackAllowed() {
-			g.identityRegional = dep
+		if dep.FallbackAllowed() { // hardened: use the replica; fragile: never
+			*d.dst = dep
 		}
 	}
 	v, err := identity.NewVerifier(g.identityFirst(), identity.VerifierOptions{})
@@ -128,8 +138,12 @@ func New(srv *platform.Server, cacheAge time.Duration) (*Gateway, error) {
 	return g, nil
 }
 
-// DepRegionalIdentity is the dependency name of the region's identity replica.
-const DepRegionalIdentity = "identity-regional"
+// Dependency names of identity replicas: the region's own, and another
+// region's to fail over to.
+const (
+	DepRegionalIdentity = "identity-regional"
+	DepFailoverIdentity = "identity-failover"
+)
 
 // identityFirst is the identity to ask first: the region's replica when the
 // policy uses it, else the global identity.
@@ -138,6 +152,19 @@ func (g *Gateway) identityFirst() *resilience.Dependency {
 		return g.identityRegional
 	}
 	return g.identity
+}
+
+// identities lists the identities to log in through, in order: the
+// region's replica (hardened), the global identity, another region's
+// replica (hardened). Fragile: the global identity only.
+func (g *Gateway) identities() []*resilience.Dependency {
+	var out []*resilience.Dependency
+	for _, d := range []*resilience.Dependency{g.identityRegional, g.identity, g.identityFailover} {
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Register adds the API and page routes to mux.

@@ -269,14 +269,19 @@ func TestGatewayIdentityDownKeepsSessions(t *testing.T) {
 // identity only and fails, as naive code does.
 func TestGatewayLogsInThroughRegionalIdentity(t *testing.T) {
 	for _, tc := range []struct {
-		policy string
-		want   int
-	}{{"hardened", 200}, {"fragile", 502}} {
-		t.Run(tc.policy, func(t *testing.T) {
+		policy, replica string
+		want            int
+	}{
+		{"hardened", gateway.DepRegionalIdentity, 200}, {"fragile", gateway.DepRegionalIdentity, 502},
+		// The home region's gateway fails over to another region's replica.
+		{"hardened", gateway.DepFailoverIdentity, 200}, {"fragile", gateway.DepFailoverIdentity, 502},
+	} {
+		t.Run(tc.policy+"/"+tc.replica, func(t *testing.T) {
 			s := storetest.Start(t, storetest.Options{
 				Policy:     tc.policy,
 				Services:   append([]string{"identity-regional"}, allServices...),
 				ExtraMains: map[string]func(context.Context, []string) error{"gateway": gateway.Main},
+				ReplicaDep: tc.replica,
 			})
 			gw := s.URL("gateway")
 			s.StopService("identity")

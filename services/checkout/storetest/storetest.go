@@ -12,6 +12,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -67,6 +68,10 @@ type Options struct {
 	// ExtraMains adds entry points (the gateway's tests add the gateway,
 	// which this package cannot import without a cycle).
 	ExtraMains map[string]func(context.Context, []string) error
+	// ReplicaDep is the gateway's dependency name for the identity-regional
+	// service when it runs: "identity-regional" (default: the region's own
+	// replica) or "identity-failover" (another region's, tried last).
+	ReplicaDep string
 }
 
 // Stack is a running storefront.
@@ -188,7 +193,7 @@ func (s *Stack) argsFor(name string) []string {
 			dep(d, s.URL(d))
 		}
 		if slices.Contains(s.opts.Services, "identity-regional") {
-			dep("identity-regional", s.URL("identity-regional"))
+			dep(cmp.Or(s.opts.ReplicaDep, "identity-regional"), s.URL("identity-regional"))
 		}
 	}
 	return append(a, s.opts.Extra[name]...)
