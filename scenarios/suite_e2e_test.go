@@ -107,15 +107,28 @@ var _ = DescribeTable("library scenario", Serial, func(ctx SpecContext, name str
 	Expect(err).NotTo(HaveOccurred())
 	AddReportEntry(name+" summary", summary(res))
 	AddReportEntry(name+" result", out+"/result.json")
-	var failed []string
-	for _, h := range res.Hypotheses {
-		if !h.Holds {
-			failed = append(failed, fmt.Sprintf("%s: measured %s (want %s %s)", h.Description, h.Measured, h.Op, h.Expected))
+	// The library's own check: the run completed, the data survived, and
+	// the replay did what its sources say happened (fidelity). Objectives
+	// are the system's verdict: the fragile storefront this suite shares is
+	// expected to breach them on real replays, so they are reported, and
+	// asserted only for smoke, the harness's own sanity run.
+	Expect(res.Status.State).To(Equal("completed"), res.Status.Reason)
+	var lost, missed []string
+	for _, iv := range res.Invariants {
+		if !iv.Passed() {
+			lost = append(lost, fmt.Sprintf("%s (%s): %s", iv.Name, iv.Outcome(), iv.Details))
 		}
 	}
-	Expect(res.Status.State).To(Equal("completed"), res.Status.Reason)
-	Expect(failed).To(BeEmpty())
-	Expect(res.Verdict).To(Equal(result.VerdictPass))
+	for _, h := range res.Expectations {
+		if !h.Holds {
+			missed = append(missed, fmt.Sprintf("%s: measured %s (want %s %s)", h.Description, h.Measured, h.Op, h.Expected))
+		}
+	}
+	Expect(lost).To(BeEmpty(), "invariants")
+	Expect(missed).To(BeEmpty(), "fidelity: the replay did not reproduce what its sources say")
+	if name == "smoke" {
+		Expect(res.Verdict).To(Equal(result.VerdictPass), summary(res))
+	}
 }, entries())
 
 func summary(r *result.Result) string {
@@ -125,7 +138,10 @@ func summary(r *result.Result) string {
 		fmt.Fprintf(&b, "  phase %s: %d faults, apply skew %.1f ms\n", p.Name, len(p.Faults), p.ApplySkewMs)
 	}
 	for _, h := range r.Hypotheses {
-		fmt.Fprintf(&b, "  [%v] %s: %s\n", h.Holds, h.Description, h.Measured)
+		fmt.Fprintf(&b, "  objective [%v] %s: %s\n", h.Holds, h.Description, h.Measured)
+	}
+	for _, h := range r.Expectations {
+		fmt.Fprintf(&b, "  expectation [%v] %s: %s\n", h.Holds, h.Description, h.Measured)
 	}
 	return b.String()
 }
