@@ -1,7 +1,9 @@
 // Package scenarios reads, validates and plays Outage Lab scenarios.
 //
 // A scenario replays an outage as timed fault phases against a topology while
-// load runs, and judges the system by hypotheses:
+// load runs, and judges the system by its objectives (what it must hold),
+// reporting beside them how faithfully the replay reproduced what its
+// sources say happened (expectations, fidelity):
 //
 //	file.yaml ──Load──► Scenario ──Play──► harness (topology, faults, load, recorder) ──► result.Result
 //

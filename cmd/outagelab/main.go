@@ -4,7 +4,7 @@
 // One file per command (run.go, list.go, validate.go, up.go, report.go,
 // cleanup.go, images.go, gameday.go); each adds itself to rootCmd in init.
 // Commands return errors; exitCode maps them to the documented exit codes:
-// 0 success, 1 a hypothesis or invariant failed, 2 bad input or infrastructure failure.
+// 0 success, 1 an objective or invariant did not hold, 2 bad input or infrastructure failure.
 package main
 
 import (

@@ -34,7 +34,7 @@ var runFlags struct {
 
 var runCmd = &cobra.Command{
 	Use:   "run NAME|FILE...",
-	Short: "Play scenarios against a fresh topology and judge their hypotheses",
+	Short: "Play scenarios against a fresh topology and judge their objectives",
 	Long: `Play each scenario: bring the topology up, warm up, check the steady state,
 start load, play the phases on the scaled clock (faults on at each phase's
 start, off at its end), recovery window, steady state again, invariants,
