@@ -50,7 +50,17 @@ type DiffResult struct {
 	ScoreRegressed bool
 	Journeys       []JourneyDelta
 	Components     []ComponentDelta
-	Hypotheses     []HypothesisDelta
+	// ScoreParts compares each part of the score (NaN where a side lacks it).
+	ScoreParts []ScorePartDelta
+	// Hypotheses compares the objectives, matched by id.
+	Hypotheses []HypothesisDelta
+	// Fidelity compares the replay's claims (fidelity rows) by phase and claim.
+	Fidelity []FidelityDelta
+	// FidelityGated: both runs gate on fidelity, so a claim no longer
+	// reproduced is a regression; otherwise changes are only listed.
+	FidelityGated bool
+	// FidelityChanges lists, in words, every claim whose outcome changed.
+	FidelityChanges []string
 	// Regressions lists, in words, every change past a threshold.
 	Regressions []string
 	// Improvements lists notable changes for the better.
@@ -61,6 +71,34 @@ type DiffResult struct {
 type DiffRun struct {
 	RunID, Scenario, Policy, Verdict string
 	Score                            float64
+	Scored                           bool // false: the run could not judge and has no score
+	FidelityGate                     bool
+	ObjectivesHeld, Objectives       int
+	ClaimsReproduced, Claims         int
+}
+
+// ScoreText is the run's score as shown ("51.6" or "no score").
+func (r DiffRun) ScoreText() string {
+	if !r.Scored {
+		return "no score"
+	}
+	return fmt.Sprintf("%.1f", r.Score)
+}
+
+// ScorePartDelta compares one part of the score (0..1; NaN when absent).
+type ScorePartDelta struct {
+	Part, Label string
+	Base, Head  float64
+}
+
+// FidelityDelta compares one claim of the source across the two runs.
+type FidelityDelta struct {
+	Phase, Claim, Expected     string
+	Grade                      string
+	BaseOutcome, HeadOutcome   string // match, mismatch, not judged; "" when the run lacks the claim
+	BaseMeasured, HeadMeasured string
+	Changed                    bool
+	Regressed                  bool // no longer reproduced, and both runs gate on fidelity
 }
 
 // JourneyDelta compares one journey in one region over one window ("run"
@@ -84,7 +122,7 @@ type ComponentDelta struct {
 	OnlyIn                         string
 }
 
-// HypothesisDelta compares one hypothesis (matched by ID, else description).
+// HypothesisDelta compares one objective (matched by ID, else description).
 type HypothesisDelta struct {
 	ID, Text                   string
 	BaseHolds, HeadHolds       bool
@@ -105,23 +143,130 @@ func Diff(base, head *result.Result, t Thresholds) DiffResult {
 	}
 	bs, bok := scoreOf(base)
 	hs, hok := scoreOf(head)
-	if !bok || !hok {
-		// A run that could not judge has no score: compare nothing.
-		bs.Value, hs.Value = 0, 0
+	d.Base = diffRun(base, bs, bok)
+	d.Head = diffRun(head, hs, hok)
+	// A run that could not judge has no score: there is no change to judge.
+	if bok && hok {
+		d.ScoreDelta = round(hs.Value-bs.Value, 1)
+		if -d.ScoreDelta > t.MaxScoreDrop {
+			d.ScoreRegressed = true
+			d.Regressions = append(d.Regressions, fmt.Sprintf("resilience score fell %.1f → %.1f (more than %.1f points)", bs.Value, hs.Value, t.MaxScoreDrop))
+		} else if d.ScoreDelta >= 1 {
+			d.Improvements = append(d.Improvements, fmt.Sprintf("resilience score rose %.1f → %.1f", bs.Value, hs.Value))
+		}
 	}
-	d.Base = DiffRun{RunID: base.RunID, Scenario: scenarioName(base), Policy: base.Scenario.Policy, Verdict: string(verdictOf(base)), Score: bs.Value}
-	d.Head = DiffRun{RunID: head.RunID, Scenario: scenarioName(head), Policy: head.Scenario.Policy, Verdict: string(verdictOf(head)), Score: hs.Value}
-	d.ScoreDelta = round(hs.Value-bs.Value, 1)
-	if -d.ScoreDelta > t.MaxScoreDrop {
-		d.ScoreRegressed = true
-		d.Regressions = append(d.Regressions, fmt.Sprintf("resilience score fell %.1f → %.1f (more than %.1f points)", bs.Value, hs.Value, t.MaxScoreDrop))
-	} else if d.ScoreDelta >= 1 {
-		d.Improvements = append(d.Improvements, fmt.Sprintf("resilience score rose %.1f → %.1f", bs.Value, hs.Value))
-	}
+	diffScoreParts(&d, bs, bok, hs, hok)
+	// Objectives and claims first: they name what a reader acts on.
+	diffHypotheses(&d, base, head)
+	diffFidelity(&d, base, head)
 	diffJourneys(&d, base, head, t)
 	diffComponents(&d, base, head, t)
-	diffHypotheses(&d, base, head)
 	return d
+}
+
+func diffRun(r *result.Result, sc result.Score, scored bool) DiffRun {
+	dr := DiffRun{RunID: r.RunID, Scenario: scenarioName(r), Policy: r.Scenario.Policy, Verdict: string(verdictOf(r)),
+		Score: sc.Value, Scored: scored, FidelityGate: r.FidelityGate}
+	dr.ObjectivesHeld, dr.Objectives = countHeld(r.Hypotheses)
+	dr.ClaimsReproduced, dr.Claims = expectationCount(r)
+	return dr
+}
+
+func diffScoreParts(d *DiffResult, bs result.Score, bok bool, hs result.Score, hok bool) {
+	var keys []string
+	seen := map[string]bool{}
+	label := map[string]string{}
+	for _, sc := range []struct {
+		s  result.Score
+		ok bool
+	}{{bs, bok}, {hs, hok}} {
+		if !sc.ok {
+			continue
+		}
+		for _, p := range scoreParts(sc.s) {
+			if !seen[p.Key] {
+				seen[p.Key] = true
+				keys = append(keys, p.Key)
+				label[p.Key] = p.Label
+			}
+		}
+	}
+	part := func(s result.Score, ok bool, k string) float64 {
+		if v, has := s.Parts[k]; ok && has {
+			return v
+		}
+		return math.NaN()
+	}
+	for _, k := range keys {
+		d.ScoreParts = append(d.ScoreParts, ScorePartDelta{Part: k, Label: label[k], Base: part(bs, bok, k), Head: part(hs, hok, k)})
+	}
+}
+
+// diffFidelity compares the claims of the source (fidelity rows) by phase
+// and claim. A claim no longer reproduced is a regression only when both
+// runs gate on fidelity; otherwise it is listed in FidelityChanges.
+func diffFidelity(d *DiffResult, base, head *result.Result) {
+	d.FidelityGated = base.FidelityGate && head.FidelityGate
+	key := func(f result.Fidelity) string {
+		c := f.Claim
+		if c == "" {
+			c = f.Expected
+		}
+		return f.Phase + "\x00" + c
+	}
+	hm := map[string]result.Fidelity{}
+	for _, f := range head.Scenario.Fidelity {
+		hm[key(f)] = f
+	}
+	seen := map[string]bool{}
+	judge := func(fd *FidelityDelta) {
+		if fd.BaseOutcome == fd.HeadOutcome {
+			return
+		}
+		fd.Changed = true
+		what := fmt.Sprintf("claim %q (%s): %s → %s", fd.Claim, fd.Phase, orDash(fd.BaseOutcome), orDash(fd.HeadOutcome))
+		if fd.HeadMeasured != "" {
+			what += fmt.Sprintf(" (measured %s", fd.HeadMeasured)
+			if fd.BaseMeasured != "" {
+				what += ", was " + fd.BaseMeasured
+			}
+			what += ")"
+		}
+		switch {
+		case d.FidelityGated && fd.BaseOutcome == "match" && fd.HeadOutcome != "match":
+			fd.Regressed = true
+			d.Regressions = append(d.Regressions, "fidelity "+what)
+		case d.FidelityGated && fd.HeadOutcome == "match":
+			d.Improvements = append(d.Improvements, "fidelity "+what)
+		}
+		d.FidelityChanges = append(d.FidelityChanges, what)
+	}
+	for _, b := range base.Scenario.Fidelity {
+		k := key(b)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		fd := FidelityDelta{Phase: b.Phase, Claim: b.Claim, Expected: b.Expected, Grade: b.Grade, BaseOutcome: fidelityOutcome(b), BaseMeasured: b.Measured}
+		if h, ok := hm[k]; ok {
+			fd.HeadOutcome, fd.HeadMeasured = fidelityOutcome(h), h.Measured
+			if fd.Grade == "" {
+				fd.Grade = h.Grade
+			}
+		}
+		judge(&fd)
+		d.Fidelity = append(d.Fidelity, fd)
+	}
+	for _, h := range head.Scenario.Fidelity {
+		k := key(h)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		fd := FidelityDelta{Phase: h.Phase, Claim: h.Claim, Expected: h.Expected, Grade: h.Grade, HeadOutcome: fidelityOutcome(h), HeadMeasured: h.Measured}
+		judge(&fd)
+		d.Fidelity = append(d.Fidelity, fd)
+	}
 }
 
 func diffJourneys(d *DiffResult, base, head *result.Result, t Thresholds) {
@@ -330,37 +475,38 @@ func diffHypotheses(d *DiffResult, base, head *result.Result) {
 		k := key(b)
 		seen[k] = true
 		h, ok := hm[k]
-		hd := HypothesisDelta{ID: b.ID, Text: hypothesisText(b), BaseHolds: b.Holds, BaseMeasured: b.Measured}
+		hd := HypothesisDelta{ID: b.ID, Text: hypothesisText(b), BaseHolds: b.Holds, BaseMeasured: objectiveMeasured(b)}
 		if !ok {
 			hd.OnlyIn = "base"
 			d.Hypotheses = append(d.Hypotheses, hd)
 			continue
 		}
-		hd.HeadHolds, hd.HeadMeasured = h.Holds, h.Measured
+		hd.HeadHolds, hd.HeadMeasured = h.Holds, objectiveMeasured(h)
 		if b.Holds && !h.Holds {
 			hd.NewlyFailing = true
-			d.Regressions = append(d.Regressions, fmt.Sprintf("hypothesis %s now fails: %s (measured %s, was %s)", b.ID, hd.Text, h.Measured, b.Measured))
+			d.Regressions = append(d.Regressions, fmt.Sprintf("objective %s now fails: %s (measured %s, was %s)", b.ID, hd.Text, hd.HeadMeasured, hd.BaseMeasured))
 		}
 		if !b.Holds && h.Holds {
 			hd.NewlyHolding = true
-			d.Improvements = append(d.Improvements, fmt.Sprintf("hypothesis %s now holds: %s", b.ID, hd.Text))
+			d.Improvements = append(d.Improvements, fmt.Sprintf("objective %s now holds: %s", b.ID, hd.Text))
 		}
 		d.Hypotheses = append(d.Hypotheses, hd)
 	}
 	for _, h := range head.Hypotheses {
 		if k := key(h); !seen[k] {
 			seen[k] = true
-			hd := HypothesisDelta{ID: h.ID, Text: hypothesisText(h), HeadHolds: h.Holds, HeadMeasured: h.Measured, OnlyIn: "head"}
+			hd := HypothesisDelta{ID: h.ID, Text: hypothesisText(h), HeadHolds: h.Holds, HeadMeasured: objectiveMeasured(h), OnlyIn: "head"}
 			if !h.Holds {
 				hd.NewlyFailing = true
-				d.Regressions = append(d.Regressions, fmt.Sprintf("new hypothesis %s fails: %s (measured %s)", h.ID, hd.Text, h.Measured))
+				d.Regressions = append(d.Regressions, fmt.Sprintf("new objective %s fails: %s (measured %s)", h.ID, hd.Text, hd.HeadMeasured))
 			}
 			d.Hypotheses = append(d.Hypotheses, hd)
 		}
 	}
 }
 
-// DiffMarkdown writes d as Markdown.
+// DiffMarkdown writes d as Markdown: the score with its parts, objectives
+// and the replay's claims side by side, then journeys and components.
 func DiffMarkdown(w io.Writer, d DiffResult) error {
 	b := bufio.NewWriter(w)
 	icon := "✅"
@@ -374,7 +520,19 @@ func DiffMarkdown(w io.Writer, d DiffResult) error {
 	fmt.Fprintf(b, "| scenario | %s | %s |\n", mdCell(d.Base.Scenario), mdCell(d.Head.Scenario))
 	fmt.Fprintf(b, "| policy | %s | %s |\n", mdCell(d.Base.Policy), mdCell(d.Head.Policy))
 	fmt.Fprintf(b, "| verdict | %s | %s |\n", mdCell(d.Base.Verdict), mdCell(d.Head.Verdict))
-	fmt.Fprintf(b, "| score | %.1f | %.1f (%+.1f) |\n\n", d.Base.Score, d.Head.Score, d.ScoreDelta)
+	if d.Base.Scored && d.Head.Scored {
+		fmt.Fprintf(b, "| score | %.1f | %.1f (%+.1f) |\n", d.Base.Score, d.Head.Score, d.ScoreDelta)
+	} else {
+		fmt.Fprintf(b, "| score | %s | %s |\n", d.Base.ScoreText(), d.Head.ScoreText())
+	}
+	for _, p := range d.ScoreParts {
+		fmt.Fprintf(b, "| · %s | %s | %s |\n", mdText(p.Label), fmtPct(p.Base), partDelta(p))
+	}
+	fmt.Fprintf(b, "| objectives held | %d/%d | %d/%d |\n", d.Base.ObjectivesHeld, d.Base.Objectives, d.Head.ObjectivesHeld, d.Head.Objectives)
+	if d.Base.Claims > 0 || d.Head.Claims > 0 {
+		fmt.Fprintf(b, "| claims reproduced | %s | %s |\n", claimsText(d.Base), claimsText(d.Head))
+	}
+	b.WriteString("\n")
 	if len(d.Regressions) > 0 {
 		b.WriteString("### Regressions\n\n")
 		for i, s := range d.Regressions {
@@ -397,6 +555,38 @@ func DiffMarkdown(w io.Writer, d DiffResult) error {
 		}
 		b.WriteString("\n")
 	}
+	if len(d.Hypotheses) > 0 {
+		b.WriteString("### Objectives\n\n| objective | base | head |\n|---|---|---|\n")
+		for _, h := range d.Hypotheses {
+			mark := ""
+			if h.NewlyFailing {
+				mark = " ❌"
+			}
+			fmt.Fprintf(b, "| %s%s | %s | %s |\n", mdCell(strings.TrimPrefix(h.ID+": ", ": ")+h.Text), mark, holdText(h.BaseHolds, h.BaseMeasured, h.OnlyIn == "head"), holdText(h.HeadHolds, h.HeadMeasured, h.OnlyIn == "base"))
+		}
+		b.WriteString("\n")
+	}
+	if len(d.Fidelity) > 0 {
+		b.WriteString("### Fidelity: the source's claims\n\n")
+		if d.FidelityGated {
+			b.WriteString("Both runs gate on fidelity: a claim no longer reproduced is a regression.\n\n")
+		} else {
+			b.WriteString("Listed, not gated: fidelity changes gate the diff only when both runs used --fidelity-gate.\n\n")
+		}
+		b.WriteString("| phase | the source says | grade | base | head |\n|---|---|---|---|---|\n")
+		for _, f := range d.Fidelity {
+			mark := ""
+			switch {
+			case f.Regressed:
+				mark = " ❌"
+			case f.Changed:
+				mark = " ⚠️"
+			}
+			fmt.Fprintf(b, "| %s | %s%s | %s | %s | %s |\n", mdCell(f.Phase), mdCell(f.Claim), mark, mdCell(gradeText(f.Grade)),
+				fidelityCell(f.BaseOutcome, f.BaseMeasured), fidelityCell(f.HeadOutcome, f.HeadMeasured))
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString("### Journeys\n\n| journey | region | window | success base → head | p99 base → head |\n|---|---|---|---:|---:|\n")
 	for _, j := range d.Journeys {
 		mark := ""
@@ -414,14 +604,51 @@ func DiffMarkdown(w io.Writer, d DiffResult) error {
 		}
 		fmt.Fprintf(b, "| %s%s | %s | %s |\n", mdCell(c.Component), mark, arrow(orDash(c.BaseWorst), orDash(c.HeadWorst)), arrow(recoveryText(c.BaseRecoveryMs), recoveryText(c.HeadRecoveryMs)))
 	}
-	b.WriteString("\n### Hypotheses\n\n| hypothesis | base | head |\n|---|---|---|\n")
-	for _, h := range d.Hypotheses {
-		fmt.Fprintf(b, "| %s | %s | %s |\n", mdCell(strings.TrimPrefix(h.ID+": ", ": ")+h.Text), holdText(h.BaseHolds, h.BaseMeasured, h.OnlyIn == "head"), holdText(h.HeadHolds, h.HeadMeasured, h.OnlyIn == "base"))
-	}
 	t := d.Thresholds
-	fmt.Fprintf(b, "\nThresholds: success −%.1f points, p99 +%.0f%% (and > %.0f ms), recovery +%.0f%%, score −%.1f points.\n",
+	fmt.Fprintf(b, "\nThresholds: success −%.1f points, p99 +%.0f%% (and > %.0f ms), recovery +%.0f%%, score −%.1f points; an objective that held and now fails always regresses.\n",
 		t.MaxSuccessDrop*100, t.MaxP99Increase*100, t.MinP99DeltaMs, t.MaxRecoveryIncrease*100, t.MaxScoreDrop)
 	return b.Flush()
+}
+
+// partDelta is a score part's head value with its change in points.
+func partDelta(p ScorePartDelta) string {
+	if math.IsNaN(p.Head) {
+		return "–"
+	}
+	if math.IsNaN(p.Base) {
+		return pctStr(p.Head)
+	}
+	return fmt.Sprintf("%s (%+.1f)", pctStr(p.Head), (p.Head-p.Base)*100)
+}
+
+func claimsText(r DiffRun) string {
+	if r.Claims == 0 {
+		return "–"
+	}
+	s := fmt.Sprintf("%d/%d", r.ClaimsReproduced, r.Claims)
+	if r.FidelityGate {
+		s += " (gating)"
+	}
+	return s
+}
+
+// fidelityCell is one run's outcome of a claim, with what it measured.
+func fidelityCell(outcome, measured string) string {
+	var s string
+	switch outcome {
+	case "":
+		return "–"
+	case "match":
+		s = "✅ match"
+	case "mismatch":
+		s = "❌ mismatch"
+	default:
+		s = "➖ " + outcome
+	}
+	if measured != "" {
+		s += " (" + mdText(measured) + ")"
+	}
+	return s
 }
 
 func holdText(holds bool, measured string, absent bool) string {
@@ -473,26 +700,44 @@ var diffTmpl = template.Must(template.New("diff").Funcs(template.FuncMap{
 	"rec":    recoveryText,
 	"window": windowLabel,
 	"dash":   orDash,
+	"part":   partDelta,
+	"claims": claimsText,
+	"grade":  gradeText,
+	"slice2": func(a, b string) []string { return []string{a, b} },
+	"delta":  func(d DiffResult) string { return fmt.Sprintf("%+.1f", d.ScoreDelta) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark">
 <title>Outage Lab diff · {{.Head.Scenario}}</title><style>{{css}}</style></head>
 <body><header class="top {{if .Regressed}}v-fail{{else}}v-pass{{end}}"><div class="wrap head-grid"><div class="head-main">
 <p class="kicker">Outage Lab run-to-run diff</p><h1>{{.Head.Scenario}}</h1>
 <p class="sub">base <code>{{.Base.RunID}}</code> ({{dash .Base.Policy}}, {{.Base.Verdict}}) → head <code>{{.Head.RunID}}</code> ({{dash .Head.Policy}}, {{.Head.Verdict}})</p></div>
-<div class="verdict"><div class="verdict-word">{{if .Regressed}}REGRESSED{{else}}OK{{end}}</div><div class="score"><span class="score-num">{{printf "%+.1f" .ScoreDelta}}</span></div><div class="score-cap">score {{printf "%.1f" .Base.Score}} → {{printf "%.1f" .Head.Score}}</div></div></div></header>
+<div class="verdict" role="status"><div class="verdict-word">{{if .Regressed}}REGRESSED{{else}}OK{{end}}</div>{{if and .Base.Scored .Head.Scored}}<div class="score"><span class="score-num">{{delta .}}</span></div>{{end}}<div class="score-cap">score {{.Base.ScoreText}} → {{.Head.ScoreText}}</div></div></div></header>
+<nav class="wrap toc" aria-label="sections"><a href="#score">Score</a>{{if .Hypotheses}}<a href="#objectives">Objectives</a>{{end}}{{if .Fidelity}}<a href="#fidelity">Fidelity</a>{{end}}<a href="#journeys">Journeys</a><a href="#components">Components</a></nav>
 <main class="wrap">
 {{if .Regressions}}<section><h2>Regressions</h2><ul>{{range .Regressions}}<li>{{.}}</li>{{end}}</ul></section>{{end}}
 {{if .Improvements}}<section><h2>Improvements</h2><ul>{{range .Improvements}}<li>{{.}}</li>{{end}}</ul></section>{{end}}
-<section><h2>Journeys</h2><div class="scroll"><table><thead><tr><th>journey</th><th>region</th><th>window</th><th class="num">success base</th><th class="num">success head</th><th class="num">p99 base</th><th class="num">p99 head</th></tr></thead><tbody>
+<section id="score"><h2>Score</h2><div class="scroll"><table><thead><tr><th></th><th class="num">base</th><th class="num">head</th></tr></thead><tbody>
+<tr{{if .ScoreRegressed}} class="bad"{{end}}><td><b>resilience score</b></td><td class="num">{{.Base.ScoreText}}</td><td class="num"><b>{{.Head.ScoreText}}</b>{{if and .Base.Scored .Head.Scored}} ({{delta .}}){{end}}</td></tr>
+{{range .ScoreParts}}<tr><td>{{.Label}}</td><td class="num">{{pct .Base}}</td><td class="num">{{part .}}</td></tr>{{end}}
+<tr><td>objectives held</td><td class="num">{{.Base.ObjectivesHeld}}/{{.Base.Objectives}}</td><td class="num">{{.Head.ObjectivesHeld}}/{{.Head.Objectives}}</td></tr>
+{{if or .Base.Claims .Head.Claims}}<tr><td>claims reproduced</td><td class="num">{{claims .Base}}</td><td class="num">{{claims .Head}}</td></tr>{{end}}
+</tbody></table></div></section>
+{{if .Hypotheses}}<section id="objectives"><h2>Objectives</h2><div class="scroll"><table><thead><tr><th>objective</th><th>base</th><th>head</th></tr></thead><tbody>
+{{range .Hypotheses}}<tr{{if .NewlyFailing}} class="bad"{{end}}><td><code>{{.ID}}</code> {{.Text}}</td><td>{{if eq .OnlyIn "head"}}–{{else if .BaseHolds}}<span class="ok-mark" aria-label="held">✓</span> {{.BaseMeasured}}{{else}}<span class="bad-mark" aria-label="failed">✗</span> {{.BaseMeasured}}{{end}}</td><td>{{if eq .OnlyIn "base"}}–{{else if .HeadHolds}}<span class="ok-mark" aria-label="held">✓</span> {{.HeadMeasured}}{{else}}<span class="bad-mark" aria-label="failed">✗</span> {{.HeadMeasured}}{{end}}</td></tr>{{end}}
+</tbody></table></div></section>{{end}}
+{{if .Fidelity}}<section id="fidelity"><h2>Fidelity: the source's claims</h2>
+<p class="hint">{{if .FidelityGated}}Both runs gate on fidelity: a claim no longer reproduced is a regression.{{else}}Listed, not gated: fidelity changes gate the diff only when both runs used --fidelity-gate.{{end}}</p>
+<div class="scroll"><table><thead><tr><th>phase</th><th>the source says</th><th>grade</th><th>base</th><th>head</th></tr></thead><tbody>
+{{range .Fidelity}}<tr class="{{if .Regressed}}bad{{else if .Changed}}hot{{end}}"><td>{{.Phase}}</td><td class="wrapcell">{{.Claim}}{{if .Changed}} <span class="pill approx">changed</span>{{end}}</td><td><span class="pill grade g-{{grade .Grade}}">{{grade .Grade}}</span></td><td>{{template "fid" (slice2 .BaseOutcome .BaseMeasured)}}</td><td>{{template "fid" (slice2 .HeadOutcome .HeadMeasured)}}</td></tr>{{end}}
+</tbody></table></div></section>{{end}}
+<section id="journeys"><h2>Journeys</h2><div class="scroll"><table><thead><tr><th>journey</th><th>region</th><th>window</th><th class="num">success base</th><th class="num">success head</th><th class="num">p99 base</th><th class="num">p99 head</th></tr></thead><tbody>
 {{range .Journeys}}<tr{{if or .SuccessRegressed .P99Regressed}} class="bad"{{end}}><td>{{.Journey}}</td><td>{{.Region}}</td><td>{{window .Window}}</td><td class="num">{{pct .BaseSuccess}}</td><td class="num">{{if .SuccessRegressed}}<b>{{pct .HeadSuccess}}</b>{{else}}{{pct .HeadSuccess}}{{end}}</td><td class="num">{{p99 .BaseP99Ms}}</td><td class="num">{{if .P99Regressed}}<b>{{p99 .HeadP99Ms}}</b>{{else}}{{p99 .HeadP99Ms}}{{end}}</td></tr>{{end}}
 </tbody></table></div></section>
-<section><h2>Components</h2><div class="scroll"><table><thead><tr><th>component</th><th>worst base</th><th>worst head</th><th class="num">recovery base</th><th class="num">recovery head</th></tr></thead><tbody>
+<section id="components"><h2>Components</h2><div class="scroll"><table><thead><tr><th>component</th><th>worst base</th><th>worst head</th><th class="num">recovery base</th><th class="num">recovery head</th></tr></thead><tbody>
 {{range .Components}}<tr{{if or .WorstRegressed .RecoveryRegressed}} class="bad"{{end}}><td>{{.Component}}</td><td><span class="dot st-{{dash .BaseWorst}}"></span>{{dash .BaseWorst}}</td><td><span class="dot st-{{dash .HeadWorst}}"></span>{{dash .HeadWorst}}</td><td class="num">{{rec .BaseRecoveryMs}}</td><td class="num">{{rec .HeadRecoveryMs}}</td></tr>{{end}}
 </tbody></table></div></section>
-<section><h2>Hypotheses</h2><div class="scroll"><table><thead><tr><th>hypothesis</th><th>base</th><th>head</th></tr></thead><tbody>
-{{range .Hypotheses}}<tr{{if .NewlyFailing}} class="bad"{{end}}><td><code>{{.ID}}</code> {{.Text}}</td><td>{{if eq .OnlyIn "head"}}–{{else if .BaseHolds}}<span class="ok-mark">✓</span> {{.BaseMeasured}}{{else}}<span class="bad-mark">✗</span> {{.BaseMeasured}}{{end}}</td><td>{{if eq .OnlyIn "base"}}–{{else if .HeadHolds}}<span class="ok-mark">✓</span> {{.HeadMeasured}}{{else}}<span class="bad-mark">✗</span> {{.HeadMeasured}}{{end}}</td></tr>{{end}}
-</tbody></table></div></section>
 </main><footer class="wrap foot">Rendered by Outage Lab from two result.json files. Self-contained: no scripts, no external resources.</footer></body></html>
+{{define "fid"}}{{$o := index . 0}}{{$m := index . 1}}{{if eq $o ""}}–{{else if eq $o "match"}}<span class="ok-mark" aria-hidden="true">✓</span> match{{else if eq $o "mismatch"}}<span class="bad-mark" aria-hidden="true">✗</span> mismatch{{else}}<span class="na-mark" aria-hidden="true">–</span> {{$o}}{{end}}{{if $m}} ({{$m}}){{end}}{{end}}
 `))
 
 // DiffHTML writes d as a self-contained HTML page.

@@ -42,13 +42,16 @@ type page struct {
 	Sources                    []link
 	Verdict, VerdictClass      string
 	Score                      string
-	ScoreParts                 []kv
+	Scored                     bool
+	ScoreParts                 []scorePart
+	Budget                     []budgetRow
 	ScoreFormula               string
 	Status, StatusReason       string
 	Incomplete                 bool
 	Meta                       []kv
 	HypHeld, HypTotal          int
 	InvHeld, InvTotal          int
+	ExpHeld, ExpTotal          int
 	WorstCount                 int
 	Phases                     []phaseView
 	Heatmap                    template.HTML
@@ -62,7 +65,11 @@ type page struct {
 	EdgePhases                 []string
 	Hypotheses                 []hypView
 	Invariants                 []invView
-	Fidelity                   []result.Fidelity
+	Fidelity                   []fidView
+	FidelityGate               bool
+	FidelityGateText           string
+	Expectations               []hypView
+	Findings                   []findingView
 	Monitoring                 *monView
 	Environment                []kv
 	Blast                      []result.BlastRadius
@@ -74,6 +81,7 @@ type page struct {
 
 type phaseView struct {
 	Name, Note, IncidentAt, IncidentFor, From, To, Skew string
+	SourceTime, Grade, GradeHint                        string
 	Approximate                                         bool
 	Faults                                              []faultView
 }
@@ -121,6 +129,19 @@ type hypView struct {
 	Holds                                     bool
 }
 
+// fidView is one fidelity row: a claim of the source vs the replay.
+type fidView struct {
+	Phase, SourceTime, RunAt, Claim, Expected, Measured string
+	Outcome, Class                                      string // match|mismatch|not judged; good|bad|na
+	Grade, GradeHint                                    string
+	Approximate                                         bool
+	Checks                                              []hypView // the expectations judged for it
+}
+
+type findingView struct {
+	Kind, KindText, Edge, Phase, At, Evidence, Figures, Threshold, Fix string
+}
+
 type invView struct {
 	Name, Details, Violations string
 	Checked                   int64
@@ -161,21 +182,19 @@ func buildPage(r *result.Result) *page {
 	v := verdictOf(r)
 	p.Verdict, p.VerdictClass = strings.ToUpper(string(v)), "v-"+string(v)
 	sc, scored := scoreOf(r)
-	p.Score = "–"
+	p.Score, p.Scored = "–", scored
 	if scored {
 		p.Score = fmt.Sprintf("%.1f", sc.Value)
+		p.ScoreParts = scoreParts(sc)
+		p.Budget = budgetRows(sc)
 	}
 	p.ScoreFormula = sc.Formula
-	for _, k := range []string{"hypotheses", "journeys", "recovery", "invariants"} {
-		if val, ok := sc.Parts[k]; ok {
-			p.ScoreParts = append(p.ScoreParts, kv{k, pctStr(val)})
-		}
-	}
 	p.Status, p.StatusReason = r.Status.State, r.Status.Reason
 	p.Incomplete = p.Status != "" && p.Status != "completed"
 	p.HypHeld, p.HypTotal = countHeld(r.Hypotheses)
+	p.ExpHeld, p.ExpTotal = expectationCount(r)
 	for _, in := range r.Invariants {
-		if in.Holds {
+		if in.Passed() {
 			p.InvHeld++
 		}
 	}
@@ -208,7 +227,11 @@ func buildPage(r *result.Result) *page {
 		tl.n = int(runDuration(r) / tl.bucket)
 	}
 	for _, ph := range r.Phases {
-		pv := phaseView{Name: ph.Name, Note: ph.Note, IncidentAt: ph.IncidentAt, IncidentFor: ph.IncidentFor, Approximate: ph.Approximate}
+		pv := phaseView{Name: ph.Name, Note: ph.Note, IncidentAt: ph.IncidentAt, IncidentFor: ph.IncidentFor, Approximate: ph.Approximate,
+			SourceTime: ph.SourceTime, Grade: ph.SourceGrade}
+		if pv.Grade != "" {
+			pv.GradeHint = gradeHint(pv.Grade)
+		}
 		if !ph.StartedAt.IsZero() {
 			pv.From = fmtOffset(ph.StartedAt.Sub(r.StartedAt))
 		}
@@ -260,8 +283,10 @@ func buildPage(r *result.Result) *page {
 	buildLags(p, r)
 	buildEdges(p, r)
 	for _, h := range r.Hypotheses {
-		p.Hypotheses = append(p.Hypotheses, hypView{ID: h.ID, Text: hypothesisText(h), Kind: strings.ReplaceAll(h.Kind, "_", " "), Phase: h.Phase,
-			Expected: strings.TrimSpace(h.Metric + " " + h.Op + " " + h.Expected), Measured: h.Measured, Samples: h.Samples, Holds: h.Holds})
+		p.Hypotheses = append(p.Hypotheses, hypViewOf(h))
+	}
+	for _, h := range r.Expectations {
+		p.Expectations = append(p.Expectations, hypViewOf(h))
 	}
 	for _, in := range r.Invariants {
 		iv := invView{Name: in.Name, Details: in.Details, Checked: in.Checked, Holds: in.Holds}
@@ -273,7 +298,31 @@ func buildPage(r *result.Result) *page {
 		}
 		p.Invariants = append(p.Invariants, iv)
 	}
-	p.Fidelity = r.Scenario.Fidelity
+	p.FidelityGate, p.FidelityGateText = r.FidelityGate, fidelityGateText(r)
+	for i, f := range r.Scenario.Fidelity {
+		fv := fidView{Phase: f.Phase, SourceTime: sourceTimeText(f.SourceTime, f.Approximate), RunAt: runAtText(f.RunAt), Claim: f.Claim,
+			Expected: f.Expected, Measured: f.Measured, Outcome: fidelityOutcome(f), Grade: gradeText(f.Grade), GradeHint: gradeHint(f.Grade),
+			Approximate: f.Approximate}
+		switch fv.Outcome {
+		case "match":
+			fv.Class = "good"
+		case "mismatch":
+			fv.Class = "bad"
+		default:
+			fv.Class = "na"
+		}
+		if fv.Measured == "" {
+			fv.Measured = "–"
+		}
+		for _, h := range expectationsOf(r, i) {
+			fv.Checks = append(fv.Checks, hypViewOf(h))
+		}
+		p.Fidelity = append(p.Fidelity, fv)
+	}
+	for _, f := range findingsSorted(r.Findings) {
+		p.Findings = append(p.Findings, findingView{Kind: f.Kind, KindText: findingKindText(f.Kind), Edge: f.Edge, Phase: f.Phase,
+			At: fmtOffsetMs(time.Duration(f.AtMs) * time.Millisecond), Evidence: f.Evidence, Figures: findingFigures(f), Threshold: f.Threshold, Fix: f.Fix})
+	}
 	if m := r.Monitoring; m != nil {
 		mv := &monView{Summary: m.Summary, Component: m.Component, Dark: fmt.Sprintf("%d buckets (%s)", m.DarkBuckets, fmtDur(bucketDur(r)*time.Duration(m.DarkBuckets)))}
 		if tl.n > 0 && (len(m.SawUnhealthy) > 0 || len(m.TrueUnhealthy) > 0) {
@@ -318,6 +367,11 @@ func buildPage(r *result.Result) *page {
 		p.Notes = append(p.Notes, noteView{At: fmtOffset(nt.At.Sub(r.StartedAt)), Author: nt.Author, Role: nt.Role, Text: nt.Text})
 	}
 	return p
+}
+
+func hypViewOf(h result.Hypothesis) hypView {
+	return hypView{ID: h.ID, Text: hypothesisText(h), Kind: strings.ReplaceAll(h.Kind, "_", " "), Phase: h.Phase,
+		Expected: objectiveExpected(h), Measured: objectiveMeasured(h), Samples: h.Samples, Holds: h.Holds}
 }
 
 // orderedComponents sorts components by region (topology order), then

@@ -18,8 +18,18 @@ import (
 //	    <testcase name classname time><failure message type>detail</failure></testcase>
 //
 // One testsuite per scenario (a result holds one), one testcase per
-// hypothesis and per invariant. A run that did not complete adds a "run"
+// objective and per invariant. A run that did not complete adds a "run"
 // testcase with an <error> saying why.
+//
+// A replay's claims go in a second testsuite named "fidelity", one testcase
+// per claim of the source (fidelity row). A claim the replay reproduced
+// passes. A mismatch is a <failure> only when the run gates on fidelity
+// (fidelity_gate); otherwise it is <skipped> with the mismatch in its
+// message: CI dashboards (Jenkins, GitLab, GitHub test reporters) show
+// skipped tests apart, with their message, without turning the build red,
+// whereas a property or system-out would hide the mismatch and a failure
+// would fail a verdict that fidelity does not decide. A claim whose phase
+// never ran is <skipped> as not judged.
 
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
@@ -56,7 +66,12 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *junitProblem `xml:"failure,omitempty"`
 	Error     *junitProblem `xml:"error,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitProblem struct {
@@ -96,7 +111,7 @@ func JUnit(w io.Writer, r *result.Result) error {
 			suite.Properties = append(suite.Properties, junitProperty{Name: p[0], Value: xmlSafe(p[1])})
 		}
 	}
-	classHyp := "outagelab." + name + ".hypotheses"
+	classHyp := "outagelab." + name + ".objectives"
 	classInv := "outagelab." + name + ".invariants"
 	phaseDur := map[string]time.Duration{}
 	for _, p := range r.Phases {
@@ -107,14 +122,17 @@ func JUnit(w io.Writer, r *result.Result) error {
 	for _, h := range r.Hypotheses {
 		id := h.ID
 		if id == "" {
-			id = "hypothesis"
+			id = "objective"
 		}
 		c := junitCase{Name: xmlSafe(id + ": " + hypothesisText(h)), Classname: xmlSafe(classHyp), Time: secs(phaseDur[h.Phase])}
 		detail := fmt.Sprintf("expected %s %s %s, measured %s over %d samples", h.Metric, h.Op, h.Expected, h.Measured, h.Samples)
+		if isRecovery(h) {
+			detail = fmt.Sprintf("expected back within %s, measured %s over %d samples", h.Expected, objectiveMeasured(h), h.Samples)
+		}
 		if h.Holds {
 			c.SystemOut = xmlSafe(detail)
 		} else {
-			c.Failure = &junitProblem{Type: "HypothesisFailed", Message: xmlSafe(detail),
+			c.Failure = &junitProblem{Type: "ObjectiveFailed", Message: xmlSafe(detail),
 				Text: xmlSafe(fmt.Sprintf("%s\nkind: %s\nphase: %s\njourney: %s\nregion: %s\nmeasured_value: %g\n", hypothesisText(h), h.Kind, h.Phase, h.Journey, h.Region, h.MeasuredValue))}
 			suite.Failures++
 		}
@@ -123,7 +141,10 @@ func JUnit(w io.Writer, r *result.Result) error {
 	for _, in := range r.Invariants {
 		c := junitCase{Name: xmlSafe(in.Name), Classname: xmlSafe(classInv), Time: "0.000"}
 		detail := fmt.Sprintf("%s (%d checked)", in.Details, in.Checked)
-		if in.Holds {
+		if in.Outcome() == result.InvariantUnknown {
+			detail = "unknown: " + detail
+		}
+		if in.Passed() {
 			c.SystemOut = xmlSafe(detail)
 		} else {
 			text := detail
@@ -148,10 +169,13 @@ func JUnit(w io.Writer, r *result.Result) error {
 		suite.Errors++
 	}
 	suite.Tests = len(suite.Cases)
-	doc := junitSuites{Name: "outagelab", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Time: suite.Time, Suites: []junitSuite{suite}}
-	doc.Name = xmlSafe(doc.Name)
 	suite.Name = xmlSafe(suite.Name)
-	doc.Suites[0].Name = suite.Name
+	doc := junitSuites{Name: "outagelab", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Time: suite.Time, Suites: []junitSuite{suite}}
+	if fs, ok := junitFidelity(r, suite, phaseDur); ok {
+		doc.Suites = append(doc.Suites, fs)
+		doc.Tests += fs.Tests
+		doc.Failures += fs.Failures
+	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
@@ -162,6 +186,59 @@ func JUnit(w io.Writer, r *result.Result) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// junitFidelity is the "fidelity" testsuite: one testcase per claim of the
+// source; ok false when the result makes no claims.
+func junitFidelity(r *result.Result, main junitSuite, phaseDur map[string]time.Duration) (junitSuite, bool) {
+	if len(r.Scenario.Fidelity) == 0 && len(r.Expectations) == 0 {
+		return junitSuite{}, false
+	}
+	held, total := expectationCount(r)
+	s := junitSuite{Name: "fidelity", Time: "0.000", Timestamp: main.Timestamp, Hostname: main.Hostname,
+		Properties: []junitProperty{{Name: "scenario", Value: xmlSafe(scenarioName(r))}, {Name: "fidelity_gate", Value: fmt.Sprint(r.FidelityGate)},
+			{Name: "claims_reproduced", Value: fmt.Sprintf("%d/%d", held, total)}}}
+	class := xmlSafe("outagelab." + scenarioName(r) + ".fidelity")
+	var sum time.Duration
+	add := func(name, phase, detail, text string, judged, matches bool) {
+		c := junitCase{Name: xmlSafe(name), Classname: class, Time: secs(phaseDur[phase])}
+		sum += phaseDur[phase]
+		switch {
+		case !judged:
+			c.Skipped = &junitSkipped{Message: xmlSafe("not judged: the run stopped before phase " + phase + " was judged")}
+			s.Skipped++
+		case matches:
+			c.SystemOut = xmlSafe(text)
+		case r.FidelityGate:
+			c.Failure = &junitProblem{Type: "FidelityMismatch", Message: xmlSafe(detail), Text: xmlSafe(text)}
+			s.Failures++
+		default:
+			c.Skipped = &junitSkipped{Message: xmlSafe("fidelity mismatch (not gating; --fidelity-gate makes it a failure): " + detail)}
+			c.SystemOut = xmlSafe(text)
+			s.Skipped++
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	if len(r.Scenario.Fidelity) > 0 {
+		for _, f := range r.Scenario.Fidelity {
+			detail := fmt.Sprintf("the source says %q; expected %s, measured %s", f.Claim, f.Expected, orDash(f.Measured))
+			text := fmt.Sprintf("claim: %s\nphase: %s\nsource time: %s\nrun at: %s\ncheck: %s\nmeasured: %s\nresult: %s\nsource grade: %s (%s)\n",
+				f.Claim, f.Phase, sourceTimeText(f.SourceTime, f.Approximate), runAtText(f.RunAt), f.Expected, orDash(f.Measured),
+				fidelityOutcome(f), gradeText(f.Grade), gradeHint(f.Grade))
+			if f.Approximate {
+				text += "approximate: the source itself gives this phase's time only roughly\n"
+			}
+			add(f.Phase+": "+f.Claim, f.Phase, detail, text, f.Judged, f.Matches)
+		}
+	} else {
+		for _, h := range r.Expectations {
+			detail := fmt.Sprintf("expected %s %s %s, measured %s over %d samples", h.Metric, h.Op, h.Expected, h.Measured, h.Samples)
+			add(h.ID+": "+hypothesisText(h), h.Phase, detail, hypothesisText(h)+"\n"+detail+"\n", true, h.Holds)
+		}
+	}
+	s.Tests = len(s.Cases)
+	s.Time = secs(sum)
+	return s, true
 }
 
 func runDuration(r *result.Result) time.Duration {

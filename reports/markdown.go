@@ -21,8 +21,10 @@ type MarkdownOptions struct {
 }
 
 // Markdown writes a compact summary of r fit for a CI step summary or a pull
-// request comment: verdict, score, failed hypotheses and invariants, worst
-// components, journeys during faults, and a link to the HTML report.
+// request comment: verdict, score, failed objectives and invariants,
+// recovery objectives, worst components, journeys during faults, findings,
+// fidelity (a replay's claims vs what it measured), the score's parts, and a
+// link to the HTML report.
 func Markdown(w io.Writer, r *result.Result, o MarkdownOptions) error {
 	if o.Worst <= 0 {
 		o.Worst = 5
@@ -38,21 +40,29 @@ func Markdown(w io.Writer, r *result.Result, o MarkdownOptions) error {
 	if scored {
 		fmt.Fprintf(b, "**Verdict: %s** · resilience score **%.1f**/100", strings.ToUpper(string(v)), sc.Value)
 	} else {
-		fmt.Fprintf(b, "**Verdict: %s** · no resilience score (the run could not judge)", strings.ToUpper(string(v)))
+		fmt.Fprintf(b, "**Verdict: %s** · %s", strings.ToUpper(string(v)), noScoreText)
 	}
 	held, total := countHeld(r.Hypotheses)
-	fmt.Fprintf(b, " · hypotheses %d/%d held", held, total)
+	fmt.Fprintf(b, " · objectives %d/%d held", held, total)
 	iheld := 0
 	for _, in := range r.Invariants {
-		if in.Holds {
+		if in.Passed() {
 			iheld++
 		}
 	}
 	if len(r.Invariants) == 0 {
-		b.WriteString(" · invariants not checked\n\n")
+		b.WriteString(" · invariants not checked")
 	} else {
-		fmt.Fprintf(b, " · invariants %d/%d held\n\n", iheld, len(r.Invariants))
+		fmt.Fprintf(b, " · invariants %d/%d held", iheld, len(r.Invariants))
 	}
+	if eh, et := expectationCount(r); et > 0 {
+		gate := ""
+		if r.FidelityGate {
+			gate = ", gating"
+		}
+		fmt.Fprintf(b, " · fidelity %d/%d claims reproduced%s", eh, et, gate)
+	}
+	b.WriteString("\n\n")
 
 	var meta []string
 	meta = append(meta, "scenario `"+mdCode(scenarioName(r))+"`")
@@ -81,10 +91,26 @@ func Markdown(w io.Writer, r *result.Result, o MarkdownOptions) error {
 		b.WriteString(". Figures cover what was recorded.\n\n")
 	}
 
-	if f := failedHypotheses(r); len(f) > 0 {
-		b.WriteString("### Failed hypotheses\n\n| hypothesis | expected | measured | samples |\n|---|---|---|---:|\n")
-		for _, h := range f {
-			fmt.Fprintf(b, "| %s | %s %s | %s | %d |\n", mdCell(hypothesisText(h)), mdCell(h.Op), mdCell(h.Expected), mdCell(h.Measured), h.Samples)
+	var failed, recovery []result.Hypothesis
+	for _, h := range r.Hypotheses {
+		switch {
+		case isRecovery(h):
+			recovery = append(recovery, h)
+		case !h.Holds:
+			failed = append(failed, h)
+		}
+	}
+	if len(failed) > 0 {
+		b.WriteString("### Failed objectives\n\n| objective | expected | measured | samples |\n|---|---|---|---:|\n")
+		for _, h := range failed {
+			fmt.Fprintf(b, "| %s | %s | %s | %d |\n", mdCell(hypothesisText(h)), mdCell(objectiveExpected(h)), mdCell(objectiveMeasured(h)), h.Samples)
+		}
+		b.WriteString("\n")
+	}
+	if len(recovery) > 0 {
+		b.WriteString("### Recovery objectives\n\n")
+		for _, h := range recovery {
+			fmt.Fprintf(b, "- %s %s: **%s**\n", verdictMark(h.Holds), mdText(hypothesisText(h)), mdText(objectiveMeasured(h)))
 		}
 		b.WriteString("\n")
 	}
@@ -105,7 +131,11 @@ func Markdown(w io.Writer, r *result.Result, o MarkdownOptions) error {
 					more = fmt.Sprintf(" and %d more", len(vs)-10)
 					vs = vs[:10]
 				}
-				fmt.Fprintf(b, " (`%s`%s)", mdCode(strings.Join(vs, "`, `")), more)
+				codes := make([]string, len(vs))
+				for i, v := range vs {
+					codes[i] = "`" + mdCode(v) + "`"
+				}
+				fmt.Fprintf(b, " (%s%s)", strings.Join(codes, ", "), more)
 			}
 			b.WriteString("\n")
 		}
@@ -142,6 +172,29 @@ func Markdown(w io.Writer, r *result.Result, o MarkdownOptions) error {
 		}
 		b.WriteString("\n")
 	}
+	if len(r.Findings) > 0 {
+		b.WriteString("### Findings\n\n")
+		for _, f := range findingsSorted(r.Findings) {
+			fmt.Fprintf(b, "- **%s** on `%s`", mdText(findingKindText(f.Kind)), mdCode(f.Edge))
+			if f.Phase != "" {
+				fmt.Fprintf(b, " during %s", mdText(f.Phase))
+			}
+			fmt.Fprintf(b, " (at %s): %s", fmtOffset(time.Duration(f.AtMs)*time.Millisecond), mdText(strings.TrimSuffix(f.Evidence, ".")))
+			if figs := findingFigures(f); figs != "" {
+				fmt.Fprintf(b, " (`%s`)", mdCode(figs))
+			}
+			b.WriteString(".")
+			if f.Fix != "" {
+				fmt.Fprintf(b, " **Fix:** %s.", mdText(strings.TrimSuffix(f.Fix, ".")))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Scenario.Fidelity) > 0 {
+		markdownFidelity(b, r)
+	}
+	markdownScore(b, sc, scored)
 	if r.Monitoring != nil && r.Monitoring.Summary != "" {
 		fmt.Fprintf(b, "Monitoring: %s.\n\n", mdText(strings.TrimSuffix(r.Monitoring.Summary, ".")))
 	}
@@ -190,6 +243,64 @@ func journeyFaultRows(r *result.Result) []journeyRow {
 		return ra < rb
 	})
 	return rows
+}
+
+// markdownFidelity writes the fidelity table: per claim of the source, its
+// phase and times, the check standing for it, what was measured, whether it
+// matched, and the source's grade apart from its own imprecision (~).
+func markdownFidelity(b *bufio.Writer, r *result.Result) {
+	held, total := expectationCount(r)
+	fmt.Fprintf(b, "### Fidelity: the source vs the replay (%d/%d reproduced)\n\n", held, total)
+	b.WriteString("| phase | source time | run at | the source says | check | measured | result | source grade |\n|---|---|---:|---|---|---|---|---|\n")
+	for _, f := range r.Scenario.Fidelity {
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", mdCell(f.Phase), mdCell(sourceTimeText(f.SourceTime, f.Approximate)), runAtText(f.RunAt),
+			mdCell(f.Claim), mdCell(f.Expected), mdCell(f.Measured), fidelityMark(f), mdCell(gradeText(f.Grade)))
+	}
+	b.WriteString("\n" + fidelityGateText(r) + " Grade: how far the check of the source got (primary: the company's own text; secondary: write-ups that agree; unverified: nothing retrievable states it); ~: the source itself gives the time only roughly.\n\n")
+}
+
+func fidelityMark(f result.Fidelity) string {
+	switch fidelityOutcome(f) {
+	case "match":
+		return "✅ match"
+	case "mismatch":
+		return "❌ mismatch"
+	}
+	return "➖ not judged"
+}
+
+// markdownScore writes the score's parts and the per-journey error budget.
+func markdownScore(b *bufio.Writer, sc result.Score, scored bool) {
+	if !scored {
+		b.WriteString("### Score\n\nNo score (the run could not judge).\n\n")
+		return
+	}
+	fmt.Fprintf(b, "### Score %.1f/100\n\n", sc.Value)
+	if parts := scoreParts(sc); len(parts) > 0 {
+		var head, sep, vals []string
+		for _, p := range parts {
+			head, sep, vals = append(head, p.Label), append(sep, "---:"), append(vals, p.Value)
+		}
+		fmt.Fprintf(b, "| %s |\n|%s|\n| %s |\n\n", strings.Join(head, " | "), strings.Join(sep, "|"), strings.Join(vals, " | "))
+	}
+	if rows := budgetRows(sc); len(rows) > 0 {
+		b.WriteString("<details><summary>Error budget per journey</summary>\n\n| journey/region | weight | target | success | budget burned | value |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, j := range rows {
+			burned := j.Burned
+			if j.Overspent {
+				burned = "**" + burned + "**"
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(j.Journey), j.Weight, j.Target, j.Success, burned, j.Value)
+		}
+		b.WriteString("\n</details>\n\n")
+	}
+}
+
+func verdictMark(ok bool) string {
+	if ok {
+		return "✅"
+	}
+	return "❌"
 }
 
 func countHeld(hs []result.Hypothesis) (held, total int) {

@@ -22,5 +22,15 @@ func partial(r *result.Result) *result.Result {
 	for k := range last.Faults {
 		last.Faults[k].RemovedAt = nil
 	}
+	// The last phase never ended: its recovery objective could not be
+	// judged, and its claim was never checked.
+	for i := range r.Hypotheses {
+		if h := &r.Hypotheses[i]; h.Kind == "recovery" && h.Phase == last.Name {
+			h.Measured, h.MeasuredValue, h.Holds, h.Samples = "phase did not end", -1, false, 0
+		}
+	}
+	r.Scenario.Fidelity = append(r.Scenario.Fidelity, result.Fidelity{Phase: last.Name, SourceTime: last.SourceTime,
+		Claim: "Event delivery disabled to shed load; congestion much improved", Expected: "checkout success >= 90%",
+		Grade: last.SourceGrade, Approximate: last.Approximate})
 	return r
 }

@@ -422,6 +422,21 @@ func hypothesisText(h result.Hypothesis) string {
 		return h.Description
 	}
 	var b strings.Builder
+	if isRecovery(h) {
+		if h.Journey != "" {
+			b.WriteString(h.Journey)
+		} else {
+			b.WriteString("all journeys")
+		}
+		if h.Region != "" {
+			b.WriteString(" in " + h.Region)
+		}
+		fmt.Fprintf(&b, " back at target within %s", h.Expected)
+		if h.Phase != "" {
+			b.WriteString(" after " + h.Phase)
+		}
+		return b.String()
+	}
 	b.WriteString(h.Metric)
 	if h.Journey != "" {
 		b.WriteString(" of " + h.Journey)

@@ -30,10 +30,18 @@ func TestMarkdownGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, tc.name+".golden", b.Bytes())
-			// Every failed hypothesis is named with its measured value.
+			// Every failed objective is named with its measured value.
 			for _, h := range failedHypotheses(tc.r) {
-				if !strings.Contains(b.String(), mdCell(h.Measured)) {
-					t.Errorf("failed hypothesis %s (measured %s) missing from the summary", h.ID, h.Measured)
+				if !strings.Contains(b.String(), mdText(objectiveMeasured(h))) {
+					t.Errorf("failed objective %s (measured %s) missing from the summary", h.ID, objectiveMeasured(h))
+				}
+			}
+			for _, want := range []string{"objectives ", "### Fidelity", "source grade", "### Score", "### Findings"} {
+				if want == "### Findings" && len(tc.r.Findings) == 0 {
+					continue
+				}
+				if !strings.Contains(b.String(), want) {
+					t.Errorf("summary lacks %q", want)
 				}
 			}
 		})
@@ -53,6 +61,7 @@ type junitDoc struct {
 		Tests     *int    `xml:"tests,attr"`
 		Failures  *int    `xml:"failures,attr"`
 		Errors    *int    `xml:"errors,attr"`
+		Skipped   *int    `xml:"skipped,attr"`
 		Time      *string `xml:"time,attr"`
 		Timestamp string  `xml:"timestamp,attr"`
 		Cases     []struct {
@@ -66,6 +75,9 @@ type junitDoc struct {
 			Error *struct {
 				Message string `xml:"message,attr"`
 			} `xml:"error"`
+			Skipped *struct {
+				Message string `xml:"message,attr"`
+			} `xml:"skipped"`
 		} `xml:"testcase"`
 	} `xml:"testsuite"`
 }
@@ -89,8 +101,9 @@ func TestJUnitGolden(t *testing.T) {
 			if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
 				t.Fatalf("junit does not parse: %v", err)
 			}
-			if len(doc.Suites) != 1 {
-				t.Fatalf("%d testsuites, want 1 per scenario", len(doc.Suites))
+			// One testsuite for the scenario, one for its claims (fidelity).
+			if len(doc.Suites) != 2 || doc.Suites[1].Name != "fidelity" {
+				t.Fatalf("%d testsuites, want the scenario's and fidelity", len(doc.Suites))
 			}
 			s := doc.Suites[0]
 			if doc.Tests == nil || doc.Failures == nil || doc.Errors == nil || s.Tests == nil || s.Failures == nil || s.Errors == nil || s.Time == nil {
@@ -103,8 +116,12 @@ func TestJUnitGolden(t *testing.T) {
 			if tc.r.Status.State != "completed" {
 				wantCases++
 			}
-			if len(s.Cases) != wantCases || *s.Tests != wantCases || *doc.Tests != wantCases {
-				t.Errorf("cases=%d tests=%d, want %d (one per hypothesis and invariant)", len(s.Cases), *s.Tests, wantCases)
+			if len(s.Cases) != wantCases || *s.Tests != wantCases {
+				t.Errorf("cases=%d tests=%d, want %d (one per objective and invariant)", len(s.Cases), *s.Tests, wantCases)
+			}
+			fs := doc.Suites[1]
+			if len(fs.Cases) != len(tc.r.Scenario.Fidelity) || *doc.Tests != wantCases+len(fs.Cases) {
+				t.Errorf("fidelity cases=%d, want %d (one per claim); total tests %d", len(fs.Cases), len(tc.r.Scenario.Fidelity), *doc.Tests)
 			}
 			fails, errs := 0, 0
 			for _, c := range s.Cases {
@@ -126,14 +143,61 @@ func TestJUnitGolden(t *testing.T) {
 			}
 			wantFails := len(failedHypotheses(tc.r))
 			for _, in := range tc.r.Invariants {
-				if !in.Holds {
+				if !in.Passed() {
 					wantFails++
 				}
 			}
 			if fails != wantFails {
 				t.Errorf("%d failures, want %d", fails, wantFails)
 			}
+			// Without --fidelity-gate a mismatch is skipped, not failed;
+			// a claim whose phase never ran is skipped as not judged.
+			skipped := 0
+			for _, c := range fs.Cases {
+				if c.Failure != nil {
+					t.Errorf("fidelity case %q failed in a run that does not gate on fidelity", c.Name)
+				}
+				if c.Skipped != nil {
+					skipped++
+				}
+			}
+			wantSkipped := 0
+			for _, f := range tc.r.Scenario.Fidelity {
+				if !f.Judged || !f.Matches {
+					wantSkipped++
+				}
+			}
+			if skipped != wantSkipped || fs.Skipped == nil || *fs.Skipped != skipped || *fs.Failures != 0 || *doc.Failures != fails {
+				t.Errorf("fidelity: %d skipped (attribute %v), want %d; totals failures %d", skipped, fs.Skipped, wantSkipped, *doc.Failures)
+			}
 		})
+	}
+}
+
+// With --fidelity-gate a claim the replay missed is a failure in the
+// fidelity testsuite.
+func TestJUnitFidelityGate(t *testing.T) {
+	r := synthetic(t, result.SyntheticOptions{FidelityGate: true})
+	var b bytes.Buffer
+	if err := JUnit(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc junitDoc
+	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	fs := doc.Suites[len(doc.Suites)-1]
+	want := 0
+	for _, f := range r.Scenario.Fidelity {
+		if f.Judged && !f.Matches {
+			want++
+		}
+	}
+	if want == 0 || fs.Name != "fidelity" || *fs.Failures != want || *fs.Skipped != 0 {
+		t.Errorf("gated fidelity suite %q: %d failures %d skipped, want %d failures", fs.Name, *fs.Failures, *fs.Skipped, want)
+	}
+	if *doc.Failures != *doc.Suites[0].Failures+want {
+		t.Errorf("testsuites failures %d do not add up", *doc.Failures)
 	}
 }
 
@@ -238,7 +302,7 @@ func TestHTMLStructure(t *testing.T) {
 	}
 	page := b.String()
 	for _, want := range []string{"FAIL", "Component health over time", "gateway-us-east-1", "retry_storm", "07:30 PST", "approximate",
-		"acknowledged_orders_durable", "the report says", "monitoring was dark", "Retry amplification", `@media (prefers-color-scheme: dark)`} {
+		"acknowledged_orders_durable", "the source says", "objectives held", "source: primary", "Findings: what the figures say to fix", "Error budget per journey", "monitoring was dark", "Retry amplification", `@media (prefers-color-scheme: dark)`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -581,5 +645,70 @@ func BenchmarkRenderAll10Min(b *testing.B) {
 		if _, err := Render(r, Formats, dir); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Fidelity changes are listed; they gate the diff only when both runs gate
+// on fidelity. Score parts and objectives are compared side by side.
+func TestDiffFidelityAndScore(t *testing.T) {
+	fragile := synthetic(t, result.SyntheticOptions{})
+	hardened := synthetic(t, result.SyntheticOptions{Policy: "hardened"})
+	fidelityRegressions := func(d DiffResult) (n int) {
+		for _, r := range d.Regressions {
+			if strings.HasPrefix(r, "fidelity ") {
+				n++
+			}
+		}
+		return n
+	}
+	d := Diff(fragile, hardened, ThresholdsFromPercent(100))
+	if len(d.Fidelity) != len(fragile.Scenario.Fidelity) || len(d.FidelityChanges) == 0 {
+		t.Fatalf("fidelity rows %d, changes %v", len(d.Fidelity), d.FidelityChanges)
+	}
+	if n := fidelityRegressions(d); n != 0 || d.FidelityGated {
+		t.Errorf("ungated runs: %d fidelity regressions %v", n, d.Regressions)
+	}
+	gatedBase := synthetic(t, result.SyntheticOptions{FidelityGate: true})
+	gatedHead := synthetic(t, result.SyntheticOptions{Policy: "hardened", FidelityGate: true})
+	g := Diff(gatedBase, gatedHead, ThresholdsFromPercent(100))
+	lost := 0
+	for _, f := range g.Fidelity {
+		if f.BaseOutcome == "match" && f.HeadOutcome == "mismatch" {
+			lost++
+			if !f.Regressed {
+				t.Errorf("claim %q lost under a gate but not a regression", f.Claim)
+			}
+		}
+	}
+	if lost == 0 || fidelityRegressions(g) != lost || !g.Regressed() {
+		t.Errorf("gated: %d claims lost, regressions %v", lost, g.Regressions)
+	}
+	if len(d.ScoreParts) != 4 || d.ScoreParts[0].Part != "error_budget" || math.IsNaN(d.ScoreParts[0].Base) {
+		t.Errorf("score parts %+v", d.ScoreParts)
+	}
+	var md, page bytes.Buffer
+	if err := DiffMarkdown(&md, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := DiffHTML(&page, d); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"· error budget", "### Objectives", "recovery/1/success", "### Fidelity", "Listed, not gated", "⚠️"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("diff markdown lacks %q", want)
+		}
+	}
+	for _, want := range []string{`id="score"`, `id="objectives"`, `id="fidelity"`, "error budget", "changed"} {
+		if !strings.Contains(page.String(), want) {
+			t.Errorf("diff html lacks %q", want)
+		}
+	}
+	// A run that could not judge has no score: the diff says so.
+	errored := partial(synthetic(t, result.SyntheticOptions{Policy: "hardened"}))
+	e := Diff(fragile, errored, DefaultThresholds)
+	md.Reset()
+	DiffMarkdown(&md, e)
+	if e.Head.Scored || !strings.Contains(md.String(), "| score | 51.6 | no score |") {
+		t.Errorf("unscored head: %s", md.String()[:min(600, md.Len())])
 	}
 }

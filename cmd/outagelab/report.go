@@ -61,8 +61,10 @@ func newReportDiffCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "diff BASE.json HEAD.json",
 		Short: "Compare two runs; exit 1 when HEAD regressed past the threshold",
-		Long: `Compare two results of a scenario per journey (success, p99 per window),
-component (worst state, slowest recovery) and hypothesis (newly failing).
+		Long: `Compare two results of a scenario: the score and its parts, objectives
+(newly failing), the replay's claims (fidelity), and per journey (success,
+p99 per window) and component (worst state, slowest recovery).
+Fidelity changes are listed; they gate only when both runs used --fidelity-gate.
 Exit codes: 0 no regression past the threshold, 1 a regression, 2 bad input.`,
 		Example: `  outagelab report diff main/result.json pr/result.json --max-regression 5% --format md >> "$GITHUB_STEP_SUMMARY"`,
 		Args:    reportArgs(2, "BASE.json HEAD.json"),

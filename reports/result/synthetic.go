@@ -18,6 +18,9 @@ type SyntheticOptions struct {
 	Policy string
 	// FailInvariant makes the "no acknowledged order lost" invariant fail.
 	FailInvariant bool
+	// FidelityGate sets Result.FidelityGate: a missed expectation then
+	// fails the verdict too.
+	FidelityGate bool
 }
 
 // Synthetic builds a deterministic, realistic Result shaped like a replay of
@@ -120,6 +123,7 @@ func synthEdges() [][2]string {
 type synthPhase struct {
 	name, note, at, dur string
 	approx              bool
+	sourceTime, grade   string  // the source's time and how far its check got
 	from, to            float64 // fractions of the run
 	faults              []Fault
 	// hurt: component -> peak impact in this phase (fragile policy).
@@ -129,7 +133,7 @@ type synthPhase struct {
 func synthPhases() []synthPhase {
 	return []synthPhase{
 		{
-			name: "congestion", at: "0s", dur: "1h58m0s", from: 0.10, to: 0.45,
+			name: "congestion", at: "0s", dur: "1h58m0s", from: 0.10, to: 0.45, sourceTime: "07:30 PST", grade: "primary",
 			note: "07:30 PST: an automated scaling action sets off a surge of connections; devices between the main and internal networks congest; operators lose monitoring.",
 			faults: []Fault{
 				{ID: "congestion/0", Kind: "retry_storm", Params: map[string]any{"latency": "800ms", "per_request_per_second": "15ms"}, Targets: []string{"gateway-us-east-1->identity", "gateway-eu-west-1->identity", "checkout->identity"}},
@@ -139,7 +143,7 @@ func synthPhases() []synthPhase {
 			hurt: map[string]float64{"identity": 0.85, "discovery": 0.5, "monitoring": 0.95, "admin": 0.7, "checkout": 0.9, "gateway-eu-west-1": 0.3, "gateway-us-east-1": 0.35, "orders": 0.3},
 		},
 		{
-			name: "dns-moved", at: "1h58m0s", dur: "3h7m0s", approx: true, from: 0.45, to: 0.70,
+			name: "dns-moved", at: "1h58m0s", dur: "3h7m0s", approx: true, from: 0.45, to: 0.70, sourceTime: "09:28 PST", grade: "primary",
 			note: "09:28 PST: internal DNS moved off the congested paths; DNS errors recover, congestion remains.",
 			faults: []Fault{
 				{ID: "dns-moved/0", Kind: "latency", Params: map[string]any{"latency": "400ms", "jitter": "200ms"}, Targets: []string{"gateway-us-east-1->identity", "gateway-eu-west-1->identity", "checkout->identity"}},
@@ -148,7 +152,7 @@ func synthPhases() []synthPhase {
 			hurt: map[string]float64{"identity": 0.55, "monitoring": 0.6, "checkout": 0.6, "gateway-eu-west-1": 0.2, "gateway-us-east-1": 0.2},
 		},
 		{
-			name: "recovering", at: "5h5m0s", dur: "1h47m0s", approx: true, from: 0.70, to: 0.80,
+			name: "recovering", at: "5h5m0s", dur: "1h47m0s", approx: true, from: 0.70, to: 0.80, sourceTime: "12:35 PST", grade: "secondary",
 			note: "12:35 PST: event delivery disabled to shed load; congestion much improved by 13:34.",
 			faults: []Fault{
 				{ID: "recovering/0", Kind: "latency", Params: map[string]any{"latency": "120ms"}, Targets: []string{"gateway-us-east-1->identity", "gateway-eu-west-1->identity"}},
@@ -226,7 +230,7 @@ func (g *synth) build() *Result {
 	sps := synthPhases()
 	for _, sp := range sps {
 		s, e := int(sp.from*float64(n)), int(sp.to*float64(n))
-		p := Phase{Name: sp.name, Note: sp.note, Approximate: sp.approx, IncidentAt: sp.at, IncidentFor: sp.dur, StartedAt: g.at(s), EndedAt: g.at(e)}
+		p := Phase{Name: sp.name, Note: sp.note, Approximate: sp.approx, SourceTime: sp.sourceTime, SourceGrade: sp.grade, IncidentAt: sp.at, IncidentFor: sp.dur, StartedAt: g.at(s), EndedAt: g.at(e)}
 		var first, last time.Time
 		for k, f := range sp.faults {
 			a := g.at(s).Add(time.Duration(1+k*3+g.rng.IntN(4)) * time.Millisecond)
@@ -333,6 +337,7 @@ func (g *synth) build() *Result {
 	g.journeys()
 	g.hypotheses()
 	g.monitoring()
+	g.findings()
 	return r
 }
 
@@ -626,6 +631,8 @@ func (g *synth) hypotheses() {
 		r.Invariants[0].Details = fmt.Sprintf("2 of %d acknowledged orders missing from PostgreSQL", orders)
 		r.Invariants[0].Violations = []string{"order-7f3a", "order-91c2"}
 	}
+	g.recovery()
+	g.expectations()
 	verdict := VerdictPass
 	for _, h := range r.Hypotheses {
 		if !h.Holds {
@@ -637,20 +644,153 @@ func (g *synth) hypotheses() {
 			verdict = VerdictFail
 		}
 	}
+	if r.FidelityGate {
+		for _, h := range r.Expectations {
+			if !h.Holds {
+				verdict = VerdictFail
+			}
+		}
+	}
 	r.Verdict = verdict
-	// Fidelity: the source's claims vs what the replay measured.
-	for _, c := range []struct{ phase, claim, journey, region string }{
-		{"congestion", "Running instances and the data plane kept working", "browse", "eu-west-1"},
-		{"congestion", "Control planes (credentials, launch) failed", "login", "us-east-1"},
-		{"congestion", "Global services homed in us-east-1 were unreachable from other regions", "checkout", "eu-west-1"},
-		{"dns-moved", "DNS errors recovered; congestion remained", "login", "us-east-1"},
+}
+
+func (g *synth) phase(name string) Phase {
+	for _, p := range g.r.Phases {
+		if p.Name == name {
+			return p
+		}
+	}
+	return Phase{}
+}
+
+// recovery adds recovery objectives judged as the engine does: after the
+// phase ends, the journey (all regions together when region is "") must be
+// back at the target for 3 buckets in a row within the time allowed.
+func (g *synth) recovery() {
+	r := g.r
+	for i, d := range []struct {
+		after, journey, region string
+		target                 float64
+		within                 time.Duration
+	}{
+		{"recovering", "checkout", "", 0.95, time.Minute},
+		{"congestion", "login", "eu-west-1", 0.90, 30 * time.Second},
 	} {
+		ph := g.phase(d.after)
+		where := ""
+		if d.region != "" {
+			where = " in " + d.region
+		}
+		h := Hypothesis{ID: fmt.Sprintf("recovery/%d/success", i), Kind: "recovery", Phase: d.after, Journey: d.journey, Region: d.region,
+			Metric: "recover_within", Op: "<=", Expected: d.within.String(), MeasuredValue: -1,
+			Description: fmt.Sprintf("%s%s back to success >= %.0f%% within %s after %s", d.journey, where, d.target*100, d.within, d.after)}
+		from := g.bucketOf(ph.EndedAt)
+		good, start := 0, -1
+		for b := from; b < g.n; b++ {
+			var ok, att int64
+			for _, j := range r.Journeys {
+				if j.Name == d.journey && (d.region == "" || j.Region == d.region) && b < len(j.AttemptsSeries) {
+					ok += j.OKSeries[b]
+					att += j.AttemptsSeries[b]
+				}
+			}
+			h.Samples += att
+			if att == 0 {
+				continue
+			}
+			if float64(ok)/float64(att) >= d.target {
+				if good == 0 {
+					start = b
+				}
+				if good++; good >= 3 {
+					break
+				}
+			} else {
+				good = 0
+			}
+		}
+		if good >= 3 {
+			at := max(0, g.at(start).Sub(ph.EndedAt))
+			h.MeasuredValue = float64(at.Milliseconds())
+			h.Measured = at.Round(100 * time.Millisecond).String()
+			h.Holds = at <= d.within
+		} else {
+			h.Measured = fmt.Sprintf("not recovered in the %s recorded after it", time.Duration(g.n-from)*g.o.Bucket)
+		}
+		r.Hypotheses = append(r.Hypotheses, h)
+	}
+}
+
+// expectations judges the source's claims as the engine does: one
+// expectation per claim, its fidelity row carrying the source's time and
+// grade (the phase's unless the claim has its own).
+func (g *synth) expectations() {
+	r := g.r
+	r.FidelityGate = g.o.FidelityGate
+	for i, c := range []struct {
+		phase, claim, journey, region, op, exp string
+		want                                   float64
+		grade                                  string
+	}{
+		{"congestion", "Running instances and the data plane kept working", "browse", "eu-west-1", ">=", "95%", 0.95, ""},
+		{"congestion", "Control planes (credentials, launch) failed", "login", "us-east-1", "<=", "50%", 0.50, ""},
+		{"congestion", "Global services homed in us-east-1 were unreachable from other regions", "checkout", "eu-west-1", "<=", "20%", 0.20, "secondary"},
+		{"dns-moved", "DNS errors recovered; congestion remained", "login", "us-east-1", "<=", "80%", 0.80, "unverified"},
+	} {
+		ph := g.phase(c.phase)
 		w := g.journey(c.journey, c.region).ByPhase[c.phase]
-		up := w.SuccessRate >= 0.95
-		wantUp := c.claim[0] == 'R'
-		r.Scenario.Fidelity = append(r.Scenario.Fidelity, Fidelity{Phase: c.phase, Claim: c.claim,
-			Measured: fmt.Sprintf("%s in %s: %.1f%% success, p99 %.0f ms", c.journey, c.region, w.SuccessRate*100, w.P99Ms),
-			Matches:  up == wantUp || (!wantUp && w.SuccessRate < 0.95)})
+		holds := w.Attempts > 0 && (c.op == ">=" && w.SuccessRate >= c.want || c.op == "<=" && w.SuccessRate <= c.want)
+		measured := fmt.Sprintf("%.1f%%", w.SuccessRate*100)
+		check := fmt.Sprintf("%s in %s success %s %s", c.journey, c.region, c.op, c.exp)
+		r.Expectations = append(r.Expectations, Hypothesis{ID: fmt.Sprintf("expectation/%d/success", i), Kind: "expectation", Phase: c.phase,
+			Journey: c.journey, Region: c.region, Metric: "success", Op: c.op, Expected: c.exp, Measured: measured, MeasuredValue: w.SuccessRate,
+			Samples: w.Attempts, Holds: holds, Description: check + " during " + c.phase})
+		grade := c.grade
+		if grade == "" {
+			grade = ph.SourceGrade
+		}
+		r.Scenario.Fidelity = append(r.Scenario.Fidelity, Fidelity{Phase: c.phase, SourceTime: ph.SourceTime,
+			RunAt: ph.StartedAt.Sub(r.StartedAt).Round(time.Second).String(), Claim: c.claim, Expected: check,
+			Measured: "success " + measured, Matches: holds, Judged: true, Grade: grade, Approximate: ph.Approximate})
+	}
+}
+
+// findings names what the figures say to fix: retry amplification on the
+// worst edge during congestion, and a caller whose latency followed the
+// injected delay (the fragile storefront has no effective timeout there).
+func (g *synth) findings() {
+	r := g.r
+	ph := g.phase("congestion")
+	best, amp := -1, 0.0
+	for i, e := range r.Edges {
+		if a := e.AmplificationByPhase[ph.Name]; a > amp {
+			best, amp = i, a
+		}
+	}
+	if best >= 0 && amp >= 2 {
+		e := r.Edges[best]
+		r.Findings = append(r.Findings, Finding{Kind: "retry_amplification", Edge: e.Name, Phase: ph.Name,
+			AtMs:      ph.StartedAt.Sub(r.StartedAt).Milliseconds() + 4*r.BucketMillis,
+			Evidence:  fmt.Sprintf("%s sent %.2f requests to %s per request it received during %s while %s was failing", e.From, amp, e.To, ph.Name, e.To),
+			Figures:   map[string]float64{"amplification": amp, "callee_error_ratio": 0.62},
+			Threshold: "retry amplification >= 2× on an edge whose callee failed >= 5% of requests",
+			Fix:       fmt.Sprintf("cap %s's retries to %s at 1 with jittered exponential backoff and a retry budget (policy retries: {max: 1, budget: 10%%})", e.From, e.To)})
+	}
+	for _, c := range r.Components {
+		if c.Name != "checkout" || g.o.Policy == "hardened" {
+			continue
+		}
+		s, e := g.bucketOf(ph.StartedAt), g.bucketOf(ph.EndedAt)
+		p99 := 0.0
+		for i := s; i < e && i < len(c.P99Ms); i++ {
+			p99 = math.Max(p99, c.P99Ms[i])
+		}
+		r.Findings = append(r.Findings, Finding{Kind: "no_effective_timeout", Edge: "checkout->identity", Phase: ph.Name,
+			AtMs:      ph.StartedAt.Sub(r.StartedAt).Milliseconds() + 6*r.BucketMillis,
+			Evidence:  fmt.Sprintf("checkout's p99 reached %.0f ms while identity answered 800 ms late: its calls waited out the whole delay", p99),
+			Figures:   map[string]float64{"caller_p99_ms": round2(p99), "fault_latency_ms": 800},
+			Threshold: "caller p99 >= 80% of the injected latency: no timeout shorter than the fault",
+			Fix:       "give checkout->identity a timeout below its p99 in steady state (policy timeouts: {identity: 250ms}) and a fallback for cached sessions"})
 	}
 }
 
