@@ -129,9 +129,36 @@ type stormState struct {
 	applied  *faults.Applied
 	edges    []*topology.Edge
 	prev     map[string]float64 // caller/dep → counter
-	jitter   interface{ Int64N(int64) int64 }
-	latency  []int64 // applied latency (ms) per update
+	latency  []int64            // latency in effect (ms) per bucket
 	rateSeen []float64
+	// cur is the latency (ms) the toxic holds now, set at updated.
+	cur     int64
+	updated time.Time
+}
+
+// Toxiproxy restarts a latency toxic when it is updated, and the restart
+// lets the chunk it holds through at once ("exit fast without applying
+// latency"): a storm updated every bucket can never delay a response by
+// more than about a bucket. So a storm's toxic changes only when the new
+// latency differs from the one in effect by at least stormMinChange (or
+// stormMinChangeShare of it), and no sooner than that latency after the
+// last change, so what it holds has been let through on time.
+const (
+	stormMinChange      = 50 * time.Millisecond
+	stormMinChangeShare = 0.1
+)
+
+// stormUpdateDue says whether a storm whose toxic holds cur (ms), changed
+// at updated, should change to next (ms) at now, with buckets of width.
+func stormUpdateDue(cur, next int64, updated, now time.Time, width time.Duration) bool {
+	diff := next - cur
+	if diff < 0 {
+		diff = -diff
+	}
+	if time.Duration(diff)*time.Millisecond < stormMinChange || float64(diff) < stormMinChangeShare*float64(cur) {
+		return false
+	}
+	return now.Sub(updated) >= max(width, time.Duration(cur)*time.Millisecond)
 }
 
 func (r *runner) skeleton() *result.Result {
@@ -382,7 +409,7 @@ func (r *runner) playPhase(ctx context.Context, start time.Time, pp *PlannedPhas
 	stormOf := map[string]PlannedStorm{}
 	for _, st := range pp.Storms {
 		specs = append(specs, faults.Spec{ID: st.ID, Kind: "latency", Selector: st.Selector,
-			Params: &faults.Latency{Latency: faults.Duration(st.Next(0)), ToxicParams: faults.DefaultToxic()},
+			Params: &faults.Latency{Latency: faults.Duration(st.Next(0)), Jitter: faults.Duration(st.RetryStorm.Jitter), ToxicParams: faults.DefaultToxic()},
 			Labels: map[string]string{"phase": pp.Name, "engine_kind": "retry_storm"}})
 		stormOf[st.ID] = st
 	}
@@ -842,23 +869,30 @@ func (r *runner) updateStorms(ctx context.Context) {
 	r.mu.Unlock()
 	for _, st := range storms {
 		rate := r.edgeRate(ctx, st)
-		lat := st.Next(rate)
-		if j := st.RetryStorm.Jitter; j > 0 {
-			lat += time.Duration(st.jitter.Int64N(int64(2*j+1))) - j
-			lat = max(lat, 0)
-		}
-		ms := lat.Milliseconds()
-		for _, e := range st.edges {
-			tx := proxy.Toxic{Name: faults.ToxicName(st.ID, faults.StreamDownstream), Type: "latency", Stream: faults.StreamDownstream,
-				Toxicity: 1, Attributes: proxy.Attributes{"latency": ms, "jitter": 0}}
-			uctx, cancel := context.WithTimeout(ctx, time.Second)
-			if err := r.env.Proxy.UpdateToxic(uctx, e.Name, tx); err != nil {
-				r.log.Warn("retry_storm update failed", "fault", st.ID, "edge", e.Name, "err", err)
+		ms := st.Next(rate).Milliseconds()
+		// Jitter is Toxiproxy's own (set at apply time), so the toxic's
+		// attributes change only with the latency (see stormMinChange).
+		jitter := min(st.RetryStorm.Jitter.Milliseconds(), ms)
+		r.mu.Lock()
+		cur, updated := st.cur, st.updated
+		r.mu.Unlock()
+		if now := time.Now(); stormUpdateDue(cur, ms, updated, now, r.o.Bucket) {
+			for _, e := range st.edges {
+				tx := proxy.Toxic{Name: faults.ToxicName(st.ID, faults.StreamDownstream), Type: "latency", Stream: faults.StreamDownstream,
+					Toxicity: 1, Attributes: proxy.Attributes{"latency": ms, "jitter": jitter}}
+				uctx, cancel := context.WithTimeout(ctx, time.Second)
+				if err := r.env.Proxy.UpdateToxic(uctx, e.Name, tx); err != nil {
+					r.log.Warn("retry_storm update failed", "fault", st.ID, "edge", e.Name, "err", err)
+				}
+				cancel()
 			}
-			cancel()
+			cur = ms
+			r.mu.Lock()
+			st.cur, st.updated = ms, now
+			r.mu.Unlock()
 		}
 		r.mu.Lock()
-		st.latency = append(st.latency, ms)
+		st.latency = append(st.latency, cur)
 		st.rateSeen = append(st.rateSeen, rate)
 		r.mu.Unlock()
 	}
@@ -887,7 +921,7 @@ func (r *runner) drainStorms(ctx context.Context, ids []string) {
 }
 
 func (r *runner) addStorm(p PlannedStorm, ap *faults.Applied) {
-	st := &stormState{PlannedStorm: p, applied: ap, prev: map[string]float64{}, jitter: p.Jitter()}
+	st := &stormState{PlannedStorm: p, applied: ap, prev: map[string]float64{}, cur: p.Next(0).Milliseconds(), updated: time.Now()}
 	t := r.env.Topology()
 	for _, name := range ap.Targets {
 		if e := t.Edge(name); e != nil {

@@ -94,3 +94,34 @@ func TestRetryStormGrowsWithRate(t *testing.T) {
 		t.Error("default max")
 	}
 }
+
+// A storm's toxic changes only on a real change of latency, and never
+// sooner than the latency in effect: Toxiproxy lets the held chunk through
+// when a latency toxic is updated, so updating every bucket would cap the
+// storm at about a bucket.
+func TestStormUpdateDue(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	sec := time.Second
+	for _, tc := range []struct {
+		cur, next int64
+		since     time.Duration
+		want      bool
+	}{
+		{500, 520, 5 * sec, false},                  // 20 ms: below 50 ms
+		{1000, 1080, 5 * sec, false},                // 80 ms: below 10% of 1 s
+		{1000, 1200, 500 * time.Millisecond, false}, // a real change, but sooner than a bucket
+		{1000, 1200, 1100 * time.Millisecond, true},
+		{4000, 8000, 2 * sec, false}, // the held chunk needs 4 s
+		{4000, 8000, 4 * sec, true},
+		{4000, 500, 4 * sec, true}, // down as well as up
+		{0, 500, 0, true},          // from nothing (width 0: due at once)
+	} {
+		w := sec
+		if tc.cur == 0 {
+			w = 0
+		}
+		if got := stormUpdateDue(tc.cur, tc.next, t0, t0.Add(tc.since), w); got != tc.want {
+			t.Errorf("cur %d next %d after %s: due=%v, want %v", tc.cur, tc.next, tc.since, got, tc.want)
+		}
+	}
+}

@@ -74,7 +74,7 @@ const (
 // Threshold texts, as written into Finding.Threshold.
 var (
 	thresholdAmplification = fmt.Sprintf("attempts per logical call (per caller request when logical calls are unknown, divided by the edge's ratio before the first fault when that was above 1) over a phase > %g, with >= %d calls in the phase", AmplificationThreshold, AmplificationMinCalls)
-	thresholdTimeout       = fmt.Sprintf("during a latency fault (latency, retry_storm, delay) on the edge, the caller's median bucket p99 rose >= %g%% of the injected latency above its median bucket p99 before the first fault (injected: the fault's latency; for retry_storm the median applied, at most one bucket; injected >= %d ms; >= %d attempts on the edge during the fault; >= %d buckets with >= %d requests each side)", LatencyFollowShare*100, LatencyMinInjectedMs, LatencyMinCalls, LatencyMinBuckets, FindingMinRequests)
+	thresholdTimeout       = fmt.Sprintf("during a latency fault (latency, retry_storm, delay) on the edge, the caller's median bucket p99 rose >= %g%% of the injected latency above its median bucket p99 before the first fault (injected: the fault's latency; for retry_storm the median in effect; injected >= %d ms; >= %d attempts on the edge during the fault; >= %d buckets with >= %d requests each side)", LatencyFollowShare*100, LatencyMinInjectedMs, LatencyMinCalls, LatencyMinBuckets, FindingMinRequests)
 	thresholdStuck         = fmt.Sprintf("after every fault on the edge (or its callee) was removed, failing for > %d ms of buckets with traffic: the callee degraded/down, or the caller's breaker open/half-open or >= %g%% of its dependency attempts failed (caller-side signals count only when no other dependency of the caller is suspect), with nothing downstream still faulted", StuckAfterMs, StuckErrorShare*100)
 )
 
@@ -412,25 +412,23 @@ func numbers(v any) []float64 {
 }
 
 // injectedMs is the latency a fault added, in ms: its latency (delay for
-// delay); for retry_storm the median of the latencies it applied (else its
-// base latency), at most one bucket: the engine updates a storm's latency
-// toxic every bucket and Toxiproxy lets the data a latency toxic holds go
-// at once when the toxic is updated, so a storm delays a response by at
-// most about one bucket whatever latency it sets.
+// delay); for retry_storm the median of the latencies in effect (else its
+// base latency). (Results recorded before the engine held a storm's toxic
+// stable recorded latencies that Toxiproxy cut to about one bucket; their
+// findings may say too little, never too much.)
 func injectedMs(f *Fault, bucketMs int64) (float64, bool) {
 	switch f.Kind {
 	case "retry_storm":
 		v := numbers(f.Params["applied_latency_ms"])
 		if len(v) == 0 {
-			d, ok := durMs(f.Params["latency"])
-			return math.Min(d, float64(bucketMs)), ok
+			return durMs(f.Params["latency"])
 		}
 		sort.Float64s(v)
 		m := v[len(v)/2]
 		if len(v)%2 == 0 {
 			m = (v[len(v)/2-1] + v[len(v)/2]) / 2
 		}
-		return math.Min(m, float64(bucketMs)), true
+		return m, true
 	case "latency":
 		return durMs(f.Params["latency"])
 	case "delay":
@@ -482,7 +480,7 @@ func (fx *findingCtx) timeouts() []Finding {
 			follow := rise / inj
 			what := fmt.Sprintf("%.0f ms", inj)
 			if s.f.Kind == "retry_storm" {
-				what = fmt.Sprintf("%.0f ms (median of the latencies it applied, at most one bucket)", inj)
+				what = fmt.Sprintf("%.0f ms (median of the latencies in effect)", inj)
 			}
 			out = append(out, Finding{Kind: FindingNoEffectiveTimeout, Edge: e.Name, Phase: s.phase, AtMs: s.applied,
 				Evidence: fmt.Sprintf("%s %s added %s on %s; %s's p99 went from %.0f ms before the first fault to %.0f ms (median of %d buckets): it rose by %.0f%% of the injected latency (>= %g%%), so nothing bounded it",

@@ -159,8 +159,9 @@ func TestFindingsNoEffectiveTimeout(t *testing.T) {
 		{"not a latency fault", "reset_peer", map[string]any{"toxicity": 1.0}, "gw__idp", 600, 10, false},
 		{"delay in the callee", "delay", map[string]any{"delay": "300ms"}, "idp", 400, 10, true},
 		{"retry_storm, applied latencies (JSON)", "retry_storm", map[string]any{"latency": "200ms", "applied_latency_ms": []any{200.0, 600.0, 700.0}}, "gw__idp", 700, 10, true},
-		// a storm's latency counts at most one bucket (1 s): 4 s applied, p99 +900 ms
-		{"retry_storm capped at a bucket", "retry_storm", map[string]any{"latency": "500ms", "applied_latency_ms": []int64{4000, 4000, 4000}}, "gw__idp", 1000, 10, true},
+		// a storm's latency in effect counts whole: 4 s held, p99 +3.5 s follows it; +900 ms does not
+		{"retry_storm followed", "retry_storm", map[string]any{"latency": "500ms", "applied_latency_ms": []int64{4000, 4000, 4000}}, "gw__idp", 3600, 10, true},
+		{"retry_storm bounded", "retry_storm", map[string]any{"latency": "500ms", "applied_latency_ms": []int64{4000, 4000, 4000}}, "gw__idp", 1000, 10, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fr := newFindRun(60)

@@ -106,11 +106,11 @@ type Scenario struct {
 // scenarios/README.md).
 func SeedScope() (reproduces, doesNot []string) {
 	return []string{
-			"fault schedule: phase order and retry_storm jitter",
+			"fault schedule: phase order and the faults applied in each phase",
 			"load choices per arrival (journey, user, product, quantity, search term), per region in arrival order",
 			"app-level fault decisions (http_error): per target, the n-th request it may fail gets the same decision",
 		}, []string{
-			"Toxiproxy draws: which connections a toxic with toxicity < 1 hits, and latency jitter (Toxiproxy's own unseeded source)",
+			"Toxiproxy draws: which connections a toxic with toxicity < 1 hits, and latency jitter, retry_storm's included (Toxiproxy's own unseeded source)",
 			"timing: which request is the n-th to reach a component under concurrency, so the same positions fail but not always the same requests",
 			"the storefront's retry backoff jitter, and payment --failure-rate draws unless the provider runs with --seed",
 		}
