@@ -266,6 +266,23 @@ func (r *runner) run(ctx context.Context) error {
 		return r.stop(ctx, err)
 	}
 	warmFrom := r.epoch.Add(min(2*time.Second, r.s.Warmup/2))
+	// A system still settling (a busy machine, cold caches) is given a
+	// bounded extra wait, said on screen, judged over the latest window of
+	// the warm-up's length; only then is a miss a steady-state failure.
+	if deadline := time.Now().Add(steadyGrace(r.s.Warmup)); !r.steadyNow(warmFrom, time.Now()) {
+		r.event("steady_state", "not steady yet after the warm-up (%s); waiting up to %s more before judging", r.missedSteady(warmFrom, time.Now()), steadyGrace(r.s.Warmup))
+		r.setStage("waiting for the steady state")
+		for time.Now().Before(deadline) {
+			if err := r.wait(ctx, time.Now().Add(r.o.Bucket), -1); err != nil {
+				return r.stop(ctx, err)
+			}
+			warmFrom = time.Now().Add(-(r.s.Warmup - min(2*time.Second, r.s.Warmup/2)))
+			if r.steadyNow(warmFrom, time.Now()) {
+				r.event("steady_state", "steady after %s more", (steadyGrace(r.s.Warmup) - time.Until(deadline)).Round(time.Second))
+				break
+			}
+		}
+	}
 	if ok := r.judge("steady_state_before", r.s.SteadyState, "", warmFrom, time.Now()); !ok {
 		r.setStatus("steady_state_failed", "the steady state did not hold before any fault: "+r.failedText("steady_state_before"))
 		r.event("steady_state", "steady state failed before the first phase; no fault injected")
@@ -693,6 +710,38 @@ func (r *runner) judge(kind string, hs []Hypothesis, phase string, from, to time
 		}
 	}
 	return all
+}
+
+// steadyGrace bounds the extra wait for a steady state after the warm-up:
+// twice the warm-up, at least 20 s, at most 2 minutes.
+func steadyGrace(warmup time.Duration) time.Duration {
+	return min(max(2*warmup, 20*time.Second), 2*time.Minute)
+}
+
+// steadyNow reports whether every steady-state check holds over [from, to)
+// without recording anything.
+func (r *runner) steadyNow(from, to time.Time) bool {
+	return r.missedSteady(from, to) == ""
+}
+
+// missedSteady lists the steady-state checks that do not hold over
+// [from, to) ("" when all hold).
+func (r *runner) missedSteady(from, to time.Time) string {
+	if r.gen == nil {
+		return "no load"
+	}
+	st := r.gen.Stats()
+	bf, bt := st.BucketOf(from), st.BucketOf(to)
+	var miss []string
+	for _, h := range r.s.SteadyState {
+		for _, c := range h.Checks {
+			v, n := r.measure(h.Journey, h.Region, c.Metric, bf, bt)
+			if n == 0 || !c.Holds(v) {
+				miss = append(miss, fmt.Sprintf("%s%s %s measured %s", orAll(h.Journey), regionText(h.Region), c, fmtMeasured(c.Metric, v)))
+			}
+		}
+	}
+	return strings.Join(miss, "; ")
 }
 
 func (r *runner) failedText(kind string) string {

@@ -172,6 +172,24 @@ phases:
 	}
 }
 
+// newFakeDeployment serves every component of the storefront topology from
+// handler, with a real Toxiproxy for the edges; closed with the test.
+func newFakeDeployment(t *testing.T, handler http.Handler) *fakeDeployment {
+	t.Helper()
+	stub := httptest.NewServer(handler)
+	t.Cleanup(stub.Close)
+	toxi, err := proxy.StartServer("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { toxi.Close() })
+	topo, err := ResolveTopology("", "", Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeDeployment{topo: topo, toxi: toxi, addr: strings.TrimPrefix(stub.URL, "http://"), dead: deadAddr(t)}
+}
+
 // deadAddr is a loopback address where nothing listens.
 func deadAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/outagelab/outagelab/harness"
-	"github.com/outagelab/outagelab/harness/proxy"
 )
 
 // A recovery objective measures the time from its phase's end until the
@@ -21,7 +19,7 @@ import (
 func TestRecoveryObjectives(t *testing.T) {
 	var failUntil atomic.Int64 // unix nanos; browse answers 503 before it
 	failUntil.Store(time.Now().Add(time.Hour).UnixNano())
-	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	dep := newFakeDeployment(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if strings.HasPrefix(r.URL.Path, "/api/products") && time.Now().UnixNano() < failUntil.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -30,16 +28,6 @@ func TestRecoveryObjectives(t *testing.T) {
 		}
 		fmt.Fprint(w, `{"products":[]}`)
 	}))
-	defer stub.Close()
-	toxi, err := proxy.StartServer("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer toxi.Close()
-	topo, err := ResolveTopology("", "", Policy{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s, err := Parse("recovery.yaml", []byte(`
 name: recovery-test
 title: browse comes back 3 s after the phase
@@ -57,7 +45,6 @@ objectives:
 	if err != nil {
 		t.Fatal(err)
 	}
-	dep := &fakeDeployment{topo: topo, toxi: toxi, addr: strings.TrimPrefix(stub.URL, "http://"), dead: deadAddr(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	env, err := harness.NewEnv(ctx, dep, nil)
@@ -101,5 +88,67 @@ objectives:
 		if h.Kind == "recovery" && (h.Holds || h.MeasuredValue != -1 || !strings.Contains(h.Measured, "not recovered")) {
 			t.Errorf("never recovered: %+v", h)
 		}
+	}
+}
+
+// A system still settling after the warm-up is given a bounded wait, said
+// in the events, before the steady state is judged; one that never
+// settles fails its steady state once the wait is over, and no fault is
+// injected.
+func TestSteadyStateWaitsBoundedBeforeJudging(t *testing.T) {
+	var failUntil atomic.Int64
+	dep := newFakeDeployment(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasPrefix(r.URL.Path, "/api/products") && time.Now().UnixNano() < failUntil.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"code":"busy"}`)
+			return
+		}
+		fmt.Fprint(w, `{"products":[]}`)
+	}))
+	s, err := Parse("settle.yaml", []byte(`
+name: settle-test
+title: the system settles after the warm-up
+time_scale: 1
+warmup: 2s
+recovery: 1s
+load: {rate: {us-east-1: 40/s}, mix: {browse: 1}}
+steady_state:
+  - {journey: browse, success: ">= 95%"}
+phases:
+  - {name: p, at: 0, for: 2s, faults: [{kind: pause, components: {names: [recommendations-us-east-1]}}]}
+`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	env, err := harness.NewEnv(ctx, dep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failUntil.Store(time.Now().Add(6 * time.Second).UnixNano()) // settles ~3 s after the warm-up
+	res, _ := Run(ctx, s, RunOptions{Env: env, Out: t.TempDir()})
+	if res.Status.State == "steady_state_failed" || len(res.Phases) != 1 {
+		t.Fatalf("a system that settled after the warm-up: status %+v, phases %d", res.Status, len(res.Phases))
+	}
+	waited := false
+	for _, e := range res.Events {
+		if e.Kind == "steady_state" && strings.Contains(e.Message, "waiting up to") {
+			waited = true
+		}
+	}
+	if !waited {
+		t.Errorf("no event says the run waited for the steady state: %+v", res.Events)
+	}
+
+	failUntil.Store(time.Now().Add(time.Hour).UnixNano()) // never settles
+	start := time.Now()
+	res, _ = Run(ctx, s, RunOptions{Env: env, Out: t.TempDir()})
+	if res.Status.State != "steady_state_failed" || len(res.Phases) != 0 {
+		t.Fatalf("a system that never settled: status %+v, phases %d", res.Status, len(res.Phases))
+	}
+	if took := time.Since(start); took > 2*s.Warmup+steadyGrace(s.Warmup)+15*time.Second {
+		t.Errorf("the wait was not bounded: %s", took)
 	}
 }

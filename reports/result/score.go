@@ -182,15 +182,21 @@ func sumRange(xs []int64, w window) int64 {
 	return n
 }
 
+// faultedTotals is a journey's attempts and successes over the windows.
+func faultedTotals(j Journey, faulted []window) (att, ok int64) {
+	for _, w := range faulted {
+		a := sumRange(j.AttemptsSeries, w)
+		att += a
+		ok += min(sumRange(j.OKSeries, w), a)
+	}
+	return att, ok
+}
+
 func budgetPart(r *Result, faulted []window) (float64, []JourneyScore, bool) {
 	var sum, weights float64
 	var out []JourneyScore
 	for _, j := range r.Journeys {
-		var att, ok int64
-		for _, w := range faulted {
-			att += sumRange(j.AttemptsSeries, w)
-			ok += min(sumRange(j.OKSeries, w), sumRange(j.AttemptsSeries, w))
-		}
+		att, ok := faultedTotals(j, faulted)
 		if att == 0 {
 			continue
 		}
@@ -271,11 +277,7 @@ func blastPart(r *Result, faulted []window) (float64, bool) {
 	}
 	regions, hurt := map[string]bool{}, map[string]bool{}
 	for _, j := range r.Journeys {
-		var att, ok int64
-		for _, w := range faulted {
-			att += sumRange(j.AttemptsSeries, w)
-			ok += min(sumRange(j.OKSeries, w), sumRange(j.AttemptsSeries, w))
-		}
+		att, ok := faultedTotals(j, faulted)
 		if att == 0 {
 			continue
 		}
