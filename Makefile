@@ -8,7 +8,7 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit e2e setup-e2e scenarios run bench lint images clean fuzz testsummary
+.PHONY: all build test unit e2e setup-e2e scenarios run bench calibrate lint images clean fuzz testsummary
 
 # GOTEST runs the e2e stage's tests; `make test` routes them through
 # testsummary so that it can count them.
@@ -79,6 +79,12 @@ run: build
 
 images: build
 	$(BIN)/outagelab images
+
+# Score calibration: hardened vs fragile, several runs each, written to
+# CALIBRATION.md (CALIBRATE_FLAGS="-scenarios all -runs 1" for every replay).
+CALIBRATE_FLAGS ?=
+calibrate: build
+	$(GO) run ./bench/cmd/calibrate $(CALIBRATE_FLAGS)
 
 bench: build
 	$(GO) run ./bench/cmd/benchdriver -out out/bench -md BENCHMARKS.md
