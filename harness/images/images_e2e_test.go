@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/outagelab/outagelab/harness/docker"
 	"github.com/outagelab/outagelab/harness/images"
 	"github.com/outagelab/outagelab/internal/testenv"
 )
@@ -143,7 +144,13 @@ func TestDatastoresRun(t *testing.T) {
 	}
 
 	run := func(im images.Image, name string) {
-		args := []string{"run", "-d", "--name", name, "--label", "org.outagelab.run=images-test"}
+		// Labelled as a run's containers are (owner process, creation time):
+		// a sweep from a test running beside this one (every bring-up
+		// sweeps dead owners' objects) leaves it alone while this test
+		// lives; a killed test leaves only debris the next sweep takes.
+		args := []string{"run", "-d", "--name", name, "--label", docker.LabelRun + "=images-test",
+			"--label", docker.LabelOwner + "=" + docker.Owner(),
+			"--label", docker.LabelCreated + "=" + time.Now().UTC().Format(time.RFC3339)}
 		if im.User != "" {
 			args = append(args, "--user", im.User)
 		}
