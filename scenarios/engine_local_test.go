@@ -32,6 +32,21 @@ func needProcesses(t *testing.T) {
 	testenv.NeedTool(t, "redis-server")
 }
 
+// localStorefront brings the storefront up as local processes; defer the
+// returned close (before ctx is cancelled, as a test's defers run).
+func localStorefront(ctx context.Context, t *testing.T) (*harness.Env, func()) {
+	t.Helper()
+	env, err := harness.Up(ctx, harness.Options{Runtime: "local", LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("bring up storefront: %v", err)
+	}
+	return env, func() {
+		if err := env.Close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}
+}
+
 // TestEngineLocal plays real scenarios against the storefront as local
 // processes on one shared topology: a passing run, an abort guard that
 // fires, and an interrupted run. Every exit path must leave no fault behind
@@ -40,15 +55,8 @@ func TestEngineLocal(t *testing.T) {
 	needProcesses(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	env, err := harness.Up(ctx, harness.Options{Runtime: "local", LogDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("bring up storefront: %v", err)
-	}
-	defer func() {
-		if err := env.Close(context.Background()); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	}()
+	env, closeEnv := localStorefront(ctx, t)
+	defer closeEnv()
 	noFaultsLeft := func(t *testing.T) {
 		t.Helper()
 		if a := env.Faults.Active(); len(a) != 0 {

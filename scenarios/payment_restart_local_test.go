@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outagelab/outagelab/harness"
 	"github.com/outagelab/outagelab/harness/invariants"
 	"github.com/outagelab/outagelab/reports/result"
 	"github.com/outagelab/outagelab/scenarios"
@@ -22,15 +21,8 @@ func TestPaymentRestartMakesChargesUnknown(t *testing.T) {
 	needProcesses(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	env, err := harness.Up(ctx, harness.Options{Runtime: "local", LogDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("bring up storefront: %v", err)
-	}
-	defer func() {
-		if err := env.Close(context.Background()); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	}()
+	env, closeEnv := localStorefront(ctx, t)
+	defer closeEnv()
 	s, err := scenarios.Parse("payment-restart.yaml", []byte(`
 name: payment-restart
 title: the payment provider is killed and started again mid-run

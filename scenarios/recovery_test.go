@@ -12,13 +12,10 @@ import (
 	"github.com/outagelab/outagelab/harness"
 )
 
-// A recovery objective measures the time from its phase's end until the
-// journey is back at target for three buckets: the system here keeps
-// failing for about 3 s after the phase, so "within 8s" holds and "within
-// 1s" does not; a journey that never comes back is "not recovered".
-func TestRecoveryObjectives(t *testing.T) {
-	var failUntil atomic.Int64 // unix nanos; browse answers 503 before it
-	failUntil.Store(time.Now().Add(time.Hour).UnixNano())
+// browseFailingUntil is a fake deployment whose browse answers 503 until
+// the returned time (unix nanos; zero: never fails), everything else 200.
+func browseFailingUntil(t *testing.T) (*fakeDeployment, *atomic.Int64) {
+	failUntil := new(atomic.Int64)
 	dep := newFakeDeployment(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if strings.HasPrefix(r.URL.Path, "/api/products") && time.Now().UnixNano() < failUntil.Load() {
@@ -28,6 +25,16 @@ func TestRecoveryObjectives(t *testing.T) {
 		}
 		fmt.Fprint(w, `{"products":[]}`)
 	}))
+	return dep, failUntil
+}
+
+// A recovery objective measures the time from its phase's end until the
+// journey is back at target for three buckets: the system here keeps
+// failing for about 3 s after the phase, so "within 8s" holds and "within
+// 1s" does not; a journey that never comes back is "not recovered".
+func TestRecoveryObjectives(t *testing.T) {
+	dep, failUntil := browseFailingUntil(t)
+	failUntil.Store(time.Now().Add(time.Hour).UnixNano())
 	s, err := Parse("recovery.yaml", []byte(`
 name: recovery-test
 title: browse comes back 3 s after the phase
@@ -96,16 +103,7 @@ objectives:
 // settles fails its steady state once the wait is over, and no fault is
 // injected.
 func TestSteadyStateWaitsBoundedBeforeJudging(t *testing.T) {
-	var failUntil atomic.Int64
-	dep := newFakeDeployment(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if strings.HasPrefix(r.URL.Path, "/api/products") && time.Now().UnixNano() < failUntil.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprint(w, `{"code":"busy"}`)
-			return
-		}
-		fmt.Fprint(w, `{"products":[]}`)
-	}))
+	dep, failUntil := browseFailingUntil(t)
 	s, err := Parse("settle.yaml", []byte(`
 name: settle-test
 title: the system settles after the warm-up
